@@ -1,0 +1,113 @@
+"""python -m classifier: the app's one command line."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from classifier import framing
+
+DEFAULT_CLASSIFIER = "classifier.black_box:classify"
+
+
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return framing.parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m classifier", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write the synthetic CSV to stdout")
+    generate.add_argument("--rows", type=int, required=True)
+    generate.add_argument("--seed", type=int, default=0)
+
+    classify = commands.add_parser("classify", help="the whole job in one process")
+    classify.add_argument("input")
+    classify.add_argument("output")
+    classify.add_argument("--classifier", default=DEFAULT_CLASSIFIER)
+    classify.add_argument("--slowness", type=int, default=1000)
+
+    receive = commands.add_parser("receive", help="write the results the source streams")
+    receive.add_argument("--listen", type=_address, required=True)
+    receive.add_argument("--out", type=Path, required=True)
+
+    source = commands.add_parser("source", help="batch rows into Dask tasks")
+    source.add_argument("--listen", type=_address, required=True)
+    source.add_argument("--scheduler", required=True, help="Dask scheduler address")
+    source.add_argument("--sink", type=_address, required=True, help="the receiver")
+    source.add_argument("--classifier", default=DEFAULT_CLASSIFIER)
+    source.add_argument("--slowness", type=int, default=1000)
+    source.add_argument("--batch-rows", type=int, default=200)
+    source.add_argument("--max-in-flight", type=int, default=4)
+    source.add_argument("--workers", type=int, default=1, help="workers to wait for")
+    source.add_argument("--connect-timeout", type=float, default=60)
+
+    send = commands.add_parser("send", help="stream rows to the source")
+    send.add_argument("--to", type=_address, required=True)
+    rows = send.add_mutually_exclusive_group(required=True)
+    rows.add_argument("--rows", type=int, help="synthetic rows")
+    rows.add_argument("--file", help="a CSV file")
+    send.add_argument("--seed", type=int, default=0)
+    send.add_argument(
+        "--one-record-per-frame",
+        action="store_true",
+        help="frame each record alone, as the seed's send.py did",
+    )
+    send.add_argument("--connect-timeout", type=float, default=60)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        return _command(args)
+    except (ValueError, OSError) as error:
+        logging.getLogger("burst").error("%s: %s", args.command, error)
+        return 2
+
+
+def _command(args) -> int:
+    if args.command == "generate":
+        from classifier import synthetic
+
+        out = sys.stdout.buffer
+        for chunk in synthetic.chunks(args.rows, args.seed, 1000):
+            out.write(chunk)
+        out.flush()
+        return 0
+    if args.command == "classify":
+        from classifier import reference
+
+        reference.classify_file(args.input, args.output, args.classifier, args.slowness)
+        return 0
+    if args.command == "receive":
+        from classifier import receiver
+
+        return receiver.run(args.listen, args.out)
+    if args.command == "source":
+        from classifier import source
+
+        job = source.Job(
+            args.classifier, args.slowness, args.batch_rows, args.max_in_flight, args.workers
+        )
+        return source.run(args.listen, args.scheduler, args.sink, job, args.connect_timeout)
+    from classifier import sender
+
+    if args.file:
+        payloads = sender.file_payloads(args.file, args.one_record_per_frame)
+    else:
+        payloads = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
+    return sender.run(args.to, payloads, args.connect_timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

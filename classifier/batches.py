@@ -1,0 +1,130 @@
+"""One Dask task: parse a batch of CSV records, classify it, serialise the result.
+
+Every record of a batch comes back either as a classified row or as a reject
+with its line number and reason, so the counts always balance.
+"""
+
+import csv
+import importlib
+import io
+from dataclasses import dataclass, field
+from functools import cache
+
+import pandas as pd
+
+from classifier import records
+
+RESULT_COLUMN = "CLASSIFICATION"
+READ_OPTIONS = {"dtype": str, "keep_default_na": False, "index_col": 0}
+
+
+@dataclass(frozen=True)
+class Batch:
+    header: bytes
+    data: bytes
+    first_line: int
+    records: int
+
+
+@dataclass
+class BatchResult:
+    first_line: int
+    rows: bytes
+    rows_out: int
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+class ClassifierError(RuntimeError):
+    """The user's classifier raised; names the batch it raised on."""
+
+    def __init__(self, first_line: int, detail: str):
+        super().__init__(first_line, detail)
+        self.first_line = first_line
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return (
+            f"the classifier raised on the batch starting at input line {self.first_line}:"
+            f" {self.detail}"
+        )
+
+
+@cache
+def load_classifier(path: str):
+    """``module:function`` → the function."""
+    module_name, _, function_name = path.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"job.classifier {path!r} cannot be imported: {error}") from error
+    if not callable(function):
+        raise ValueError(f"job.classifier {path!r} is not a function")
+    return function
+
+
+def results_header(header: bytes) -> bytes:
+    """The results' header row: the input's columns and the classification."""
+    frame = pd.read_csv(io.BytesIO(header), nrows=0, **READ_OPTIONS)
+    frame[RESULT_COLUMN] = []
+    return frame.to_csv(lineterminator="\n").encode()
+
+
+def classify_frame(frame: pd.DataFrame, classifier: str, slowness: int) -> pd.DataFrame:
+    values = load_classifier(classifier)(frame, slowness=slowness)
+    if isinstance(values, pd.DataFrame):
+        values = values[RESULT_COLUMN]
+    frame[RESULT_COLUMN] = list(values) if isinstance(values, pd.Series) else values
+    return frame
+
+
+def _parse_fast(batch: Batch) -> pd.DataFrame | None:
+    try:
+        frame = pd.read_csv(io.BytesIO(batch.header + batch.data), **READ_OPTIONS)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        return None
+    if len(frame) != batch.records or frame.isna().any(axis=None) or (frame.index == "").any():
+        return None
+    return frame
+
+
+def _parse_checked(batch: Batch) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    columns = next(csv.reader([batch.header.decode("utf-8-sig")]))
+    kept, rejects = [], []
+    line = batch.first_line
+    for record in records.iter_records(batch.data):
+        shown = record.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
+        reason = None
+        try:
+            text = record.decode("utf-8")
+        except UnicodeDecodeError as error:
+            reason = f"not UTF-8 (byte {error.object[error.start]:#04x} at offset {error.start})"
+        else:
+            if not text.strip("\r\n"):
+                reason = "blank line"
+            else:
+                fields = next(csv.reader(io.StringIO(text)))
+                if len(fields) != len(columns):
+                    reason = f"expected {len(columns)} fields, got {len(fields)}"
+                elif not fields[0]:
+                    reason = f"missing {columns[0]}"
+                else:
+                    kept.append(fields)
+        if reason:
+            rejects.append((line, reason, shown))
+        line += record.count(b"\n")
+    frame = pd.DataFrame(kept, columns=columns, dtype=str).set_index(columns[0])
+    return frame, rejects
+
+
+def process(batch: Batch, classifier: str, slowness: int) -> BatchResult:
+    """The task each worker runs."""
+    frame = _parse_fast(batch)
+    rejects = []
+    if frame is None:
+        frame, rejects = _parse_checked(batch)
+    try:
+        frame = classify_frame(frame, classifier, slowness)
+    except Exception as error:  # the user's code: report which batch, keep the type
+        raise ClassifierError(batch.first_line, f"{type(error).__name__}: {error}") from error
+    rows = frame.to_csv(header=False, lineterminator="\n").encode()
+    return BatchResult(batch.first_line, rows, len(frame), rejects)

@@ -1,0 +1,84 @@
+"""Length-prefixed frames: 4-byte big-endian length, then the payload.
+
+A payload holds one CSV record or many, newline-separated; the first record of a
+stream is the header; a payload that is exactly ``END`` ends the input.
+"""
+
+import socket
+import struct
+import time
+
+LENGTH = struct.Struct(">I")
+END = b"\x04"
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
+class FramingError(ConnectionError):
+    """The peer broke the framing: a truncated frame or an oversized length."""
+
+
+def encode(payload: bytes) -> bytes:
+    return LENGTH.pack(len(payload)) + payload
+
+
+class FrameReader:
+    """Reads frames from a connected socket until the peer closes it."""
+
+    def __init__(self, sock: socket.socket, max_frame_bytes: int = MAX_FRAME_BYTES):
+        self._stream = sock.makefile("rb", buffering=1024 * 1024)
+        self._max = max_frame_bytes
+
+    def read(self) -> bytes | None:
+        """The next payload, or None when the peer closed between frames."""
+        prefix = self._stream.read(LENGTH.size)
+        if not prefix:
+            return None
+        if len(prefix) < LENGTH.size:
+            raise FramingError("connection closed inside a frame's length prefix")
+        (length,) = LENGTH.unpack(prefix)
+        if length > self._max:
+            raise FramingError(f"frame of {length} bytes is over the limit of {self._max}")
+        payload = self._stream.read(length)
+        if len(payload) < length:
+            raise FramingError(f"connection closed after {len(payload)} of {length} bytes")
+        return payload
+
+    def __iter__(self):
+        while (payload := self.read()) is not None:
+            yield payload
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def connect(address: tuple[str, int], timeout: float) -> socket.socket:
+    """Connect to a listener that may not be up yet, retrying until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock = socket.create_connection(address, timeout=5)
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise ConnectionError(
+                    f"cannot connect to {address[0]}:{address[1]} within {timeout:g} s: {error}"
+                ) from error
+            time.sleep(0.1)
+
+
+def listen(address: tuple[str, int]) -> socket.socket:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(address)
+    server.listen(8)
+    return server
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` → ``(host, port)``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)

@@ -1,0 +1,152 @@
+"""The receiver: writes results.csv, rejects.csv, manifest.json and results.tgz.
+
+It streams rows to disk as they come and keeps ``progress.json`` current, so the
+controller can show progress and learn why a run failed.
+"""
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import tarfile
+import time
+from pathlib import Path
+
+from classifier import framing, link
+
+log = logging.getLogger("burst.receiver")
+PROGRESS_EVERY = 0.5
+
+
+def _write_json(path: Path, data: dict) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+class Results:
+    def __init__(self, out_dir: Path):
+        self.dir = out_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.csv = open(self.dir / "results.csv", "wb")  # noqa: SIM115
+        self.rejects_file = None
+        self.sha256 = hashlib.sha256()
+        self.rows_out = 0
+        self.rows_rejected = 0
+        self.summary: dict = {}
+        self.error: str | None = None
+        self.started_at = time.time()
+        self._progress_at = 0.0
+
+    def write_rows(self, data: bytes) -> None:
+        self.csv.write(data)
+        self.sha256.update(data)
+
+    def write_rejects(self, items) -> None:
+        if self.rejects_file is None:
+            self.rejects_file = open(self.dir / "rejects.csv", "w", newline="")  # noqa: SIM115
+            self.rejects_writer = csv.writer(self.rejects_file, lineterminator="\n")
+            self.rejects_writer.writerow(["line", "reason", "record"])
+        self.rejects_writer.writerows(items)
+        self.rows_rejected += len(items)
+
+    def progress(self, state: str, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self._progress_at < PROGRESS_EVERY:
+            return
+        self._progress_at = now
+        _write_json(
+            self.dir / "progress.json",
+            {
+                "state": state,
+                "rows_out": self.rows_out,
+                "rows_rejected": self.rows_rejected,
+                "rows_in": self.summary.get("rows_in"),
+                "started_at": self.summary.get("input_started_at", self.started_at),
+                "updated_at": now,
+                "error": self.error,
+            },
+        )
+
+    def finish(self, complete: bool) -> dict:
+        self.csv.close()
+        if self.rejects_file:
+            self.rejects_file.close()
+        rows_in = self.summary.get("rows_in")
+        manifest = {
+            "complete": complete,
+            "error": self.error,
+            "rows_in": rows_in,
+            "rows_out": self.rows_out,
+            "rows_rejected": self.rows_rejected,
+            "balanced": rows_in == self.rows_out + self.rows_rejected,
+            "results_sha256": self.sha256.hexdigest(),
+            "started_at": self.summary.get("input_started_at", self.started_at),
+            "finished_at": time.time(),
+            "classifier": self.summary.get("classifier"),
+            "slowness": self.summary.get("slowness"),
+        }
+        manifest["seconds"] = round(manifest["finished_at"] - manifest["started_at"], 3)
+        _write_json(self.dir / "manifest.json", manifest)
+        with tarfile.open(self.dir / "results.tgz.partial", "w:gz") as archive:
+            for name in ("results.csv", "rejects.csv", "manifest.json"):
+                if (self.dir / name).exists():
+                    archive.add(self.dir / name, arcname=name)
+        os.replace(self.dir / "results.tgz.partial", self.dir / "results.tgz")
+        return manifest
+
+
+def run(listen: tuple[str, int], out_dir: Path) -> int:
+    results = Results(Path(out_dir))
+    results.progress("waiting", force=True)
+    server = framing.listen(listen)
+    log.info("listening on %s:%d", *listen)
+    connection, peer = server.accept()
+    server.close()
+    log.info("source connected from %s:%d", *peer)
+    ended = False
+    try:
+        for payload in framing.FrameReader(connection):
+            if payload == framing.END:
+                ended = True
+                break
+            tag, body = payload[:1], payload[1:]
+            if tag == link.ROWS:
+                (count,) = link.COUNT.unpack_from(body)
+                results.write_rows(body[link.COUNT.size :])
+                results.rows_out += count
+            elif tag == link.HEADER:
+                results.write_rows(body)
+            elif tag == link.REJECTS:
+                results.write_rejects(json.loads(body))
+            elif tag == link.SUMMARY:
+                results.summary.update(json.loads(body))
+            elif tag == link.ERROR:
+                results.error = body.decode("utf-8", "replace")
+            else:
+                raise framing.FramingError(f"unknown frame tag {tag!r} from the source")
+            results.progress("running")
+        if not ended and results.error is None:
+            results.error = "source: connection closed before the end of the results"
+    except (OSError, ValueError) as error:
+        results.error = f"receiver: {error}"
+    finally:
+        connection.close()
+    manifest = results.finish(complete=ended and results.error is None)
+    if manifest["complete"] and not manifest["balanced"]:
+        results.error = (
+            f"rows do not balance: {manifest['rows_in']} in, {manifest['rows_out']}"
+            f" out, {manifest['rows_rejected']} rejected"
+        )
+    results.progress("done" if results.error is None else "failed", force=True)
+    if results.error:
+        log.error("run failed: %s", results.error)
+        return 1
+    log.info(
+        "done: %d rows out, %d rejected, sha256 %s",
+        manifest["rows_out"],
+        manifest["rows_rejected"],
+        manifest["results_sha256"],
+    )
+    return 0

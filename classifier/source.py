@@ -1,0 +1,156 @@
+"""The source: takes the sender's frames, batches rows into Dask tasks, forwards results.
+
+Tasks in flight are bounded, so a fast sender is slowed by TCP flow control and
+no process holds the whole input. Results are forwarded in input order, each
+batch once.
+"""
+
+import logging
+import time
+from collections import deque
+from contextlib import suppress
+from dataclasses import dataclass
+
+from distributed import Client
+
+from classifier import batches, framing, link, records
+
+log = logging.getLogger("burst.source")
+
+
+class Batcher:
+    """Cuts a stream of whole-record payloads into batches of ``batch_rows`` records."""
+
+    def __init__(self, batch_rows: int):
+        self.batch_rows = batch_rows
+        self.header: bytes | None = None
+        self.rows_in = 0
+        self._pending: list[bytes] = []
+        self._pending_records = 0
+        self._next_line = 2
+
+    def feed(self, payload: bytes):
+        data = records.terminated(payload)
+        if self.header is None:
+            end = records.split_after(data, 1)
+            self.header, data = data[:end], data[end:]
+        if not data:
+            return
+        count = records.count(data)
+        self._pending.append(data)
+        self._pending_records += count
+        while self._pending_records >= self.batch_rows:
+            joined = b"".join(self._pending)
+            cut = records.split_after(joined, self.batch_rows)
+            yield self._batch(joined[:cut], self.batch_rows)
+            rest = joined[cut:]
+            self._pending = [rest] if rest else []
+            self._pending_records -= self.batch_rows
+
+    def finish(self):
+        if self._pending_records:
+            yield self._batch(b"".join(self._pending), self._pending_records)
+            self._pending, self._pending_records = [], 0
+
+    def _batch(self, data: bytes, count: int) -> batches.Batch:
+        batch = batches.Batch(self.header, data, self._next_line, count)
+        self._next_line += data.count(b"\n")
+        self.rows_in += count
+        return batch
+
+
+@dataclass(frozen=True)
+class Job:
+    classifier: str
+    slowness: int
+    batch_rows: int
+    max_in_flight: int
+    workers: int
+
+
+def run(
+    listen: tuple[str, int],
+    scheduler: str,
+    sink: tuple[str, int],
+    job: Job,
+    connect_timeout: float = 60,
+) -> int:
+    batches.load_classifier(job.classifier)
+    server = framing.listen(listen)
+    log.info("listening on %s:%d", *listen)
+    receiver = framing.connect(sink, connect_timeout)
+    log.info("connected to the receiver at %s:%d", *sink)
+    try:
+        with Client(scheduler, timeout=connect_timeout) as client:
+            return _serve(server, receiver, client, job, connect_timeout)
+    except Exception as error:
+        log.error("source failed: %s", error)
+        with suppress(OSError):
+            receiver.sendall(framing.encode(link.error(f"source: {error}")))
+        return 1
+    finally:
+        receiver.close()
+        server.close()
+
+
+def _serve(server, receiver, client, job: Job, connect_timeout: float) -> int:
+    connection, peer = server.accept()
+    log.info("sender connected from %s:%d", *peer)
+    client.wait_for_workers(job.workers, timeout=connect_timeout)
+    log.info("%d workers ready", job.workers)
+    started_at = time.time()
+    receiver.sendall(framing.encode(link.summary(input_started_at=started_at)))
+    batcher = Batcher(job.batch_rows)
+    in_flight: deque = deque()
+    sent = {"rows_out": 0, "rejected": 0}
+
+    def forward(future) -> None:
+        result: batches.BatchResult = future.result()
+        if result.rejects:
+            receiver.sendall(framing.encode(link.rejects(result.rejects)))
+            sent["rejected"] += len(result.rejects)
+        receiver.sendall(framing.encode(link.rows(result.rows_out, result.rows)))
+        sent["rows_out"] += result.rows_out
+
+    def submit(batch) -> None:
+        if batch.first_line == 2:
+            receiver.sendall(framing.encode(link.HEADER + batches.results_header(batch.header)))
+        in_flight.append(
+            client.submit(batches.process, batch, job.classifier, job.slowness, pure=False)
+        )
+        while in_flight and (len(in_flight) >= job.max_in_flight or in_flight[0].done()):
+            forward(in_flight.popleft())
+
+    reader = framing.FrameReader(connection)
+    ended = False
+    for payload in reader:
+        if payload == framing.END:
+            ended = True
+            break
+        for batch in batcher.feed(payload):
+            submit(batch)
+    connection.close()
+    if not ended:
+        raise ConnectionError("the sender closed its connection before the end-of-input frame")
+    for batch in batcher.finish():
+        submit(batch)
+    while in_flight:
+        forward(in_flight.popleft())
+    if batcher.header is not None and batcher.rows_in == 0:
+        receiver.sendall(framing.encode(link.HEADER + batches.results_header(batcher.header)))
+    receiver.sendall(
+        framing.encode(
+            link.summary(
+                rows_in=batcher.rows_in,
+                rows_rejected=sent["rejected"],
+                input_started_at=started_at,
+                classifier=job.classifier,
+                slowness=job.slowness,
+            )
+        )
+    )
+    receiver.sendall(framing.encode(framing.END))
+    log.info(
+        "done: %d rows in, %d out, %d rejected", batcher.rows_in, sent["rows_out"], sent["rejected"]
+    )
+    return 0

@@ -1,0 +1,30 @@
+"""Action plugin of burst.cluster.config: load and validate a cluster file on the controller."""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    ClusterConfigError,
+    load_cluster_file,
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _, args = self.validate_argument_spec(
+            argument_spec={"path": {"type": "path", "required": True}},
+        )
+        try:
+            config = load_cluster_file(args["path"])
+        except ClusterConfigError as exc:
+            result.update(failed=True, msg=str(exc), problems=exc.problems)
+            return result
+        result.update(changed=False, config=config)
+        return result

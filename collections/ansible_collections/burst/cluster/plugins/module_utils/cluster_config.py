@@ -1,0 +1,234 @@
+"""The one loader of burst cluster files (cluster.yaml), checked against schema/cluster.schema.json.
+
+Every mistake in the file comes back as one ClusterConfigError listing all problems, each as
+``<field path>: <value> — <what is allowed>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+from collections.abc import Hashable
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+SCHEMA_PATH = Path(__file__).resolve().parents[6] / "schema" / "cluster.schema.json"
+
+TOP_LEVEL = "(top level)"
+TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+class ClusterConfigError(ValueError):
+    """A cluster file that cannot be used; ``problems`` lists every mistake found."""
+
+    def __init__(self, problems, file="cluster config"):
+        self.problems = list(problems)
+        self.file = str(file)
+        super().__init__(f"{self.file}: invalid cluster file:\n" + "\n".join(self.problems))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+@functools.cache
+def _schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def load_cluster_file(path) -> dict:
+    """Read, validate and normalise a cluster file; raise ClusterConfigError on any mistake."""
+    path = Path(os.path.abspath(os.path.expanduser(path)))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ClusterConfigError([f"{TOP_LEVEL}: cannot read the file — {reason}"], path) from None
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        problem = f"{TOP_LEVEL}: not valid YAML — {where}{problem}"
+        raise ClusterConfigError([problem], path) from None
+    finally:
+        loader.dispose()
+    if data is None:
+        problem = f"{TOP_LEVEL}: empty file — must be a mapping with a 'name'"
+        raise ClusterConfigError([problem], path)
+    if not isinstance(data, dict):
+        where = f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
+        problem = f"{TOP_LEVEL}: {_show(data)} — must be a mapping ({where})"
+        raise ClusterConfigError([problem], path)
+    return validate_config(data, path.parent, cluster_file=path)
+
+
+def validate_config(data, base_dir, cluster_file=None) -> dict:
+    """Validate and normalise a parsed cluster mapping; relative paths start at base_dir."""
+    base_dir = os.path.abspath(os.path.expanduser(base_dir))
+    errors = Draft202012Validator(_schema()).iter_errors(data)
+    problems = [problem for error in errors for problem in _render(error)]
+    config = None
+    if isinstance(data, dict):
+        config = copy.deepcopy(data)
+        _fill_defaults(_schema(), config)
+        problems += _cross_field_problems(config, base_dir)
+    if problems:
+        raise ClusterConfigError(dict.fromkeys(problems), cluster_file or "cluster config")
+    if cluster_file is not None:
+        config["cluster_file"] = os.path.abspath(cluster_file)
+    config["base_dir"] = base_dir
+    return config
+
+
+def _render(error) -> list[str]:
+    path = list(error.absolute_path)
+    if error.validator == "required":
+        missing = [key for key in error.validator_value if key not in error.instance]
+        return [f"{_field([*path, key])}: missing — required" for key in missing]
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = _allowed_keys(error.schema, error.instance)
+        unknown = [key for key in error.instance if key not in allowed]
+        return [
+            f"{_field([*path, key])}: unknown key — allowed keys: {', '.join(allowed)}"
+            for key in unknown
+        ]
+    if error.validator == "type":
+        allowed = "must be " + _type_name(error.validator_value)
+    elif "type" in error.schema or "enum" in error.schema:
+        allowed = _describe(error.schema)
+    else:
+        allowed = error.message
+    return [f"{_field(path)}: {_show(error.instance)} — {allowed}"]
+
+
+def _allowed_keys(object_schema, instance) -> list[str]:
+    keys = list(object_schema.get("properties", {}))
+    branches = [branch for branch in object_schema.get("allOf", []) if "if" in branch]
+    matching = [b for b in branches if Draft202012Validator(b["if"]).is_valid(instance)]
+    for branch in matching or branches:
+        keys += [key for key in branch.get("then", {}).get("properties", {}) if key not in keys]
+    return keys
+
+
+def _describe(schema) -> str:
+    if "enum" in schema:
+        return "must be one of: " + ", ".join(str(value) for value in schema["enum"])
+    text = "must be " + _type_name(schema["type"])
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        text += f" from {low} to {high}"
+    elif low is not None:
+        text += f" of at least {low}"
+    elif high is not None:
+        text += f" of at most {high}"
+    if "minLength" in schema:
+        text += f" of at least {_count(schema['minLength'], 'character')}"
+    if "minItems" in schema:
+        text += f" of at least {_count(schema['minItems'], 'item')}"
+    if "pattern" in schema:
+        text += f" matching {schema['pattern']}"
+        if schema.get("examples"):
+            text += f", e.g. {schema['examples'][0]!r}"
+    return text
+
+
+def _fill_defaults(schema, instance) -> None:
+    if not isinstance(instance, dict):
+        return
+    for key, subschema in schema.get("properties", {}).items():
+        if key not in instance and "default" in subschema:
+            instance[key] = copy.deepcopy(subschema["default"])
+        if key in instance:
+            _fill_defaults(subschema, instance[key])
+    for branch in schema.get("allOf", []):
+        if "if" in branch and Draft202012Validator(branch["if"]).is_valid(instance):
+            _fill_defaults(branch.get("then", {}), instance)
+
+
+def _cross_field_problems(config, base_dir) -> list[str]:
+    problems = []
+    ports = config.get("ports")
+    if isinstance(ports, dict):
+        first_use = {}
+        for field, port in reversed(ports.items()):  # defaults come last: blame the user's key
+            if type(port) is not int:
+                continue
+            if port in first_use:
+                problems.append(f"ports.{field}: {port} — must differ from ports.{first_use[port]}")
+            else:
+                first_use[port] = field
+    provider = config.get("provider")
+    if provider in ("static", "aws") and provider not in config:
+        article = "an" if provider[0] in "aeiou" else "a"
+        problems.append(f"provider: {provider!r} needs {article} {provider!r} section")
+    source = config.get("source")
+    if isinstance(source, dict) and source.get("kind") == "file":
+        given = source.get("path")
+        if isinstance(given, str) and given:
+            source["path"] = _resolve(base_dir, given)
+            if not os.path.isfile(source["path"]):
+                problems.append(
+                    f"source.path: {_show(given)} — must name an existing file"
+                    f" (looked for {source['path']})"
+                )
+    results = config.get("results")
+    if isinstance(results, dict) and isinstance(results.get("dir"), str) and results["dir"]:
+        results["dir"] = _resolve(base_dir, results["dir"])
+    return problems
+
+
+def _resolve(base_dir, path) -> str:
+    return os.path.abspath(os.path.join(base_dir, os.path.expanduser(path)))
+
+
+def _field(path) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or TOP_LEVEL
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_name(type_) -> str:
+    types = type_ if isinstance(type_, list) else [type_]
+    return " or ".join(TYPE_NAMES.get(name, name) for name in types)
+
+
+def _count(number, noun) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

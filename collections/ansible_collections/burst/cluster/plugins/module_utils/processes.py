@@ -1,0 +1,77 @@
+"""Processes started by burst: pid files, liveness, and stopping a whole process group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def read_pid(pidfile: str) -> int | None:
+    try:
+        with open(pidfile, encoding="ascii") as stream:
+            return int(stream.read().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of ``pid``, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
+            fields = stream.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return fields[0], int(fields[2])
+
+
+def alive(pid: int | None) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    stat = _stat(pid) if pid else None
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group ``pgid``."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat and stat[1] == pgid and stat[0] not in ("Z", "X"):
+                members.append(int(entry))
+    return members
+
+
+def stop_group(pgid: int, grace: float) -> bool:
+    """SIGTERM the group, SIGKILL what is left after ``grace`` seconds; True if it had members."""
+    if not group_members(pgid):
+        return False
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not group_members(pgid):
+                return True
+            time.sleep(0.05)
+    return True
+
+
+def listening(port: int) -> bool:
+    """True if a TCP socket of this network namespace listens on ``port``.
+
+    Read from /proc rather than by connecting, so the listener never sees a probe.
+    """
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as stream:
+                next(stream)
+                for line in stream:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except FileNotFoundError:
+            continue
+    return False

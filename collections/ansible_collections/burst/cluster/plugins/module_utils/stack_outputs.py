@@ -1,0 +1,99 @@
+"""The stack outputs contract: what every provider writes and the inventory plugin reads.
+
+    {"cluster": NAME, "provider": "local" | "static" | "aws",
+     "ssh_user": str | None, "ssh_key": str | None,
+     "dashboard_url": str | None, "alarm_topic": str | None,
+     "hosts": [{"name", "role", "instance_id", "private_ip", "public_dns", "workdir"}, ...]}
+
+``role`` is ``initializer`` (scheduler, source and workers), ``worker`` or
+``metrics_host`` (sender and receiver). The initializer comes first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+ROLES = ("initializer", "worker", "metrics_host")
+HOST_KEYS = ("name", "role", "instance_id", "private_ip", "public_dns", "workdir")
+TOP_KEYS = ("cluster", "provider", "ssh_user", "ssh_key", "dashboard_url", "alarm_topic", "hosts")
+FILE_NAME = "stack-outputs.json"
+STATE_DIR_ENV = "BURST_STATE_DIR"
+
+
+def state_dir(value: str | None = None) -> str:
+    """The controller's state directory: ``value``, else $BURST_STATE_DIR, else ./.burst."""
+    return os.path.abspath(value or os.environ.get(STATE_DIR_ENV) or ".burst")
+
+
+def outputs_path(directory: str) -> str:
+    return os.path.join(directory, FILE_NAME)
+
+
+def check(outputs: dict) -> dict:
+    """Raise ValueError naming what breaks the contract; return ``outputs``."""
+    missing = [key for key in TOP_KEYS if key not in outputs]
+    if missing:
+        raise ValueError(f"stack outputs lack {', '.join(missing)}")
+    hosts = outputs["hosts"]
+    if not hosts or hosts[0].get("role") != "initializer":
+        raise ValueError("stack outputs: the first host must be the initializer")
+    for index, host in enumerate(hosts):
+        lacking = [key for key in HOST_KEYS if key not in host]
+        if lacking:
+            raise ValueError(f"stack outputs: hosts[{index}] lacks {', '.join(lacking)}")
+        if host["role"] not in ROLES:
+            raise ValueError(
+                f"stack outputs: hosts[{index}].role {host['role']!r}"
+                f" is not one of {', '.join(ROLES)}"
+            )
+    if sum(host["role"] == "metrics_host" for host in hosts) != 1:
+        raise ValueError("stack outputs: there must be exactly one metrics_host")
+    return outputs
+
+
+def read(path: str) -> dict | None:
+    """The outputs at ``path``, checked; None when no stack is up."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return check(json.load(stream))
+    except FileNotFoundError:
+        return None
+
+
+def write(path: str, outputs: dict) -> None:
+    check(outputs)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8") as stream:
+        json.dump(outputs, stream, indent=2)
+    os.replace(partial, path)
+
+
+def local(config: dict, directory: str) -> dict:
+    """The outputs of provider ``local``: every host is this machine."""
+    name = config["name"]
+    roles = ["initializer"] + ["worker"] * (config["size"] - 1) + ["metrics_host"]
+    hosts = []
+    for index, role in enumerate(roles):
+        host = f"{name}-metrics" if role == "metrics_host" else f"{name}-{index}"
+        hosts.append(
+            {
+                "name": host,
+                "role": role,
+                "instance_id": f"local-{index}",
+                "private_ip": "127.0.0.1",
+                "public_dns": "localhost",
+                "workdir": os.path.join(directory, "hosts", host),
+            }
+        )
+    dashboard = f"http://127.0.0.1:{config['ports']['dashboard']}/status"
+    return {
+        "cluster": name,
+        "provider": "local",
+        "ssh_user": None,
+        "ssh_key": None,
+        "dashboard_url": dashboard,
+        "alarm_topic": None,
+        "hosts": hosts,
+    }

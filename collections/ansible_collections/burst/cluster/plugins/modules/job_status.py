@@ -1,0 +1,81 @@
+#!/usr/bin/python
+"""burst.cluster.job_status: the state of a run, as the receiver reports it."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: job_status
+short_description: Report a burst run's progress from the receiver's progress file
+description:
+  - Reads the C(progress.json) that the receiver keeps current (rows out, rows rejected,
+    state, error) and checks that the run's processes on this host are alive.
+  - C(burst.cluster.wait_job) calls it until the run ends.
+version_added: 0.1.0
+author: burst
+options:
+  progress:
+    description: The receiver's C(progress.json).
+    type: path
+    required: true
+  pidfiles:
+    description: Components to check, as name to pid file.
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: How far is the run
+  burst.cluster.job_status:
+    progress: /tmp/burst/run/results/progress.json
+    pidfiles:
+      receiver: /tmp/burst/run/receiver.pid
+"""
+
+RETURN = r"""
+progress:
+  description:
+    - The progress file's content (state, rows_out, rows_rejected, rows_in, started_at,
+      updated_at, error); empty before the receiver writes it.
+  returned: always
+  type: dict
+dead:
+  description: Components whose process is gone.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.burst.cluster.plugins.module_utils import processes
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "progress": {"type": "path", "required": True},
+            "pidfiles": {"type": "dict", "default": {}},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        with open(module.params["progress"], encoding="utf-8") as stream:
+            progress = json.load(stream)
+    except FileNotFoundError:
+        progress = {}
+    dead = sorted(
+        name
+        for name, pidfile in module.params["pidfiles"].items()
+        if not processes.alive(processes.read_pid(pidfile))
+    )
+    module.exit_json(changed=False, progress=progress, dead=dead)
+
+
+if __name__ == "__main__":
+    main()

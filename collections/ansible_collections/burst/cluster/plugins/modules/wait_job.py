@@ -1,0 +1,72 @@
+#!/usr/bin/python
+"""burst.cluster.wait_job: wait for a run to finish, showing its progress."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: wait_job
+short_description: Wait for a burst run to end, showing rows done and rows per second
+description:
+  - Polls C(burst.cluster.job_status) on the metrics host and prints a progress line
+    (rows done of total, rows per second, seconds) whenever it changes.
+  - Succeeds when the receiver reports the run done; fails with the receiver's reason when
+    it reports the run failed, when a watched process dies, or after I(timeout) seconds.
+  - This is an action plugin; it runs on the controller and calls C(job_status) on the host.
+version_added: 0.1.0
+author: burst
+options:
+  progress:
+    description: The receiver's C(progress.json) on the host.
+    type: path
+    required: true
+  pidfiles:
+    description: Components to watch, as name to pid file.
+    type: dict
+    default: {}
+  timeout:
+    description: Seconds before the run is declared failed (C(job.timeout)).
+    type: float
+    required: true
+  total_rows:
+    description: Rows expected, when known before the end (synthetic source).
+    type: int
+  poll:
+    description: Seconds between polls.
+    type: float
+    default: 1.0
+attributes:
+  action:
+    support: full
+  check_mode:
+    support: none
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Wait for the run
+  burst.cluster.wait_job:
+    progress: "{{ receiver_out }}/progress.json"
+    pidfiles:
+      receiver: "{{ run_dir }}/receiver.pid"
+    timeout: 3600
+    total_rows: 100000
+"""
+
+RETURN = r"""
+progress:
+  description: The receiver's last progress report.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module.fail_json(msg="burst.cluster.wait_job runs through its action plugin on the controller")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""What every test shares: where the repo and its tools are, and how to find leftovers."""
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "collections"))
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sockets.append(sock)
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def processes_with_env(marker: str) -> list[tuple[int, str]]:
+    """(pid, command line) of every process whose environment contains ``marker``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if marker.encode() in environ:
+            found.append((int(entry), cmdline.decode(errors="replace")))
+    return found
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
+    """A state directory of the test's own, so its runs are told apart by environment."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("BURST_STATE_DIR", str(path))
+    return path

@@ -1,0 +1,125 @@
+"""site.yml end to end with provider local: results equal the single-process job's."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import BIN, REPO, free_ports, processes_with_env
+
+
+def cluster_file(directory, **overrides):
+    scheduler, dashboard, source, receiver = free_ports(4)
+    config = {
+        "name": "e2e",
+        "provider": "local",
+        "size": 2,
+        "workers_per_host": 1,
+        "ports": {"scheduler": scheduler, "dashboard": dashboard, "source": source,
+                  "receiver": receiver},
+        "source": {"kind": "synthetic", "rows": 3000, "seed": 11},
+        "job": {"slowness": 100, "batch_rows": 100, "timeout": 300},
+        "results": {"dir": "output"},
+    }
+    for key, value in overrides.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+    path = directory / "cluster.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def site(path, *extra):
+    return subprocess.run(
+        [BIN / "ansible-playbook", "playbooks/site.yml", "-e", f"cluster_file={path}", *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+    )
+
+
+def run_dir(results):
+    (run,) = [path for path in results.iterdir() if path.is_dir()]
+    return run
+
+
+def reference(tmp_path, rows, seed, slowness):
+    source, target = tmp_path / "in.csv", tmp_path / "reference.csv"
+    with open(source, "wb") as out:
+        subprocess.run([sys.executable, "-m", "classifier", "generate", "--rows", str(rows),
+                        "--seed", str(seed)], stdout=out, check=True)
+    subprocess.run([sys.executable, "-m", "classifier", "classify", source, target,
+                    "--slowness", str(slowness)], check=True)
+    return target
+
+
+def read(path):
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_site_gives_the_single_process_answer_and_leaves_nothing(tmp_path, state_dir):
+    path = cluster_file(tmp_path)
+    result = site(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3000/3000 (100 %) rows" in result.stdout
+    run = run_dir(tmp_path / "output")
+    for name in ("results.csv", "manifest.json", "results.tgz"):
+        assert (run / name).is_file(), name
+    for log in ("scheduler", "source", "worker-0", "receiver", "sender"):
+        assert list(run.glob(f"logs/*/{log}.log")), log
+
+    got = read(run / "results.csv")
+    want = read(reference(tmp_path, 3000, 11, 100))
+    assert list(got.columns) == list(want.columns)
+    assert got["ID"].is_unique and len(got) == 3000
+    merged = want.merge(got, on="ID", suffixes=("", "_burst"), validate="one_to_one")
+    assert len(merged) == 3000
+    assert (merged["CLASSIFICATION"] == merged["CLASSIFICATION_burst"]).all()
+
+    manifest = pd.read_json(run / "manifest.json", typ="series")
+    assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_rejected"]) == (3000, 3000, 0)
+    assert manifest["balanced"] and manifest["complete"]
+    assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
+    assert not (state_dir / "stack-outputs.json").exists()
+
+
+FAILING_CLASSIFIER = '''
+import pandas as pd
+
+def classify(frame, *, slowness):
+    if "1500" in frame.index:
+        raise ValueError("row 1500 is cursed")
+    return pd.Series(0.5, index=frame.index)
+'''
+
+
+def test_a_classifier_that_raises_fails_the_run_and_still_tears_down(tmp_path, state_dir):
+    (tmp_path / "cursed.py").write_text(FAILING_CLASSIFIER)
+    path = cluster_file(tmp_path, job={"classifier": "cursed:classify"})
+    result = site(path)
+    assert result.returncode != 0
+    assert "ValueError: row 1500 is cursed" in result.stdout
+    assert "batch starting at input line 1402" in result.stdout
+    assert "Stop the Dask scheduler" in result.stdout
+    assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
+    assert not (state_dir / "stack-outputs.json").exists()
+    run = run_dir(tmp_path / "output")
+    assert list(run.glob("logs/*/source.log"))
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"size": 0}, "size: 0"),
+        ({"job": {"classifier": "no colon"}}, "job.classifier: 'no colon'"),
+        ({"source": {"kind": "synthetic", "rows": 10, "seed": 1, "path": "x.csv"}},
+         "source.path: unknown key"),
+    ],
+)
+def test_an_invalid_file_stops_before_anything_starts(tmp_path, state_dir, override, field):
+    result = site(cluster_file(tmp_path, **override))
+    assert result.returncode != 0
+    assert field in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not state_dir.exists()
+    assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []

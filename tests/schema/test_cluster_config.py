@@ -1,0 +1,466 @@
+"""The cluster file: its JSON Schema, the loader and the burst.cluster.config action."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+REPO = Path(__file__).resolve().parents[2]
+COLLECTIONS = REPO / "collections"
+sys.path.insert(0, str(COLLECTIONS))
+
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+    SCHEMA_PATH,
+    ClusterConfigError,
+    load_cluster_file,
+    validate_config,
+)
+
+BIN = Path(sys.executable).parent
+SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+NO_DEFAULT_NEEDED = {"static", "aws"}
+
+DEFAULTS = {
+    "provider": "local",
+    "size": 1,
+    "workers_per_host": 2,
+    "ports": {"scheduler": 8786, "dashboard": 8787, "source": 7100, "receiver": 7200},
+    "source": {"kind": "synthetic", "rows": 10000, "seed": 0},
+    "job": {
+        "classifier": "classifier.black_box:classify",
+        "slowness": 1000,
+        "batch_rows": 200,
+        "max_in_flight": 0,
+        "timeout": 3600,
+    },
+}
+
+
+def write(tmp_path, text, name="cluster.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(path):
+    with pytest.raises(ClusterConfigError) as caught:
+        load_cluster_file(path)
+    return caught.value.problems
+
+
+def object_schemas(schema, where="(root)"):
+    """Every schema in the tree that declares properties, with where it sits."""
+    if not isinstance(schema, dict):
+        return
+    if "properties" in schema:
+        yield where, schema
+    for key, value in schema.items():
+        if key == "properties":
+            for name, sub in value.items():
+                yield from object_schemas(sub, f"{where}.{name}")
+        elif key in ("allOf", "anyOf", "oneOf"):
+            for index, sub in enumerate(value):
+                yield from object_schemas(sub, f"{where}.{key}[{index}]")
+        elif key in ("then", "else", "items"):
+            yield from object_schemas(value, f"{where}.{key}")
+
+
+def test_schema_is_valid_draft_2020_12():
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_every_property_has_a_description_and_optional_ones_a_default():
+    seen = []
+    for where, schema in object_schemas(SCHEMA):
+        required = set(schema.get("required", []))
+        for name, sub in schema["properties"].items():
+            seen.append(name)
+            assert sub.get("description", "").strip(), f"{where}.{name} has no description"
+            if name not in required and not NO_DEFAULT_NEEDED & set(f"{where}.{name}".split(".")):
+                assert "default" in sub, f"{where}.{name} is optional but states no default"
+    assert {"name", "slowness", "rows", "path", "url", "hosts", "region"} <= set(seen)
+
+
+def test_every_default_is_valid_under_its_own_schema():
+    for where, schema in object_schemas(SCHEMA):
+        for name, sub in schema["properties"].items():
+            if "default" in sub:
+                errors = list(Draft202012Validator(sub).iter_errors(sub["default"]))
+                assert not errors, f"default of {where}.{name}: {errors}"
+
+
+def test_every_object_rejects_unknown_keys():
+    for where, schema in object_schemas(SCHEMA):
+        if "then" in where:
+            continue
+        closed = schema.get("additionalProperties") is False
+        closed = closed or schema.get("unevaluatedProperties") is False
+        assert closed, f"{where} accepts unknown keys"
+
+
+def test_committed_cluster_file_loads():
+    config = load_cluster_file(REPO / "cluster.yaml")
+    assert config["cluster_file"] == str(REPO / "cluster.yaml")
+    assert config["base_dir"] == str(REPO)
+    assert config["provider"] in ("local", "static", "aws")
+
+
+def test_minimal_file_gets_every_default(tmp_path):
+    config = load_cluster_file(write(tmp_path, "name: x\n"))
+    assert config == {
+        "name": "x",
+        **DEFAULTS,
+        "results": {"dir": str(tmp_path / "output")},
+        "cluster_file": str(tmp_path / "cluster.yaml"),
+        "base_dir": str(tmp_path),
+    }
+
+
+def test_partial_sections_are_completed_and_values_kept(tmp_path):
+    text = "name: x\nsize: 3\nports: {source: 7101}\njob: {slowness: 0}\nsource: {rows: 5}\n"
+    config = load_cluster_file(write(tmp_path, text))
+    assert config["size"] == 3
+    assert config["ports"] == {**DEFAULTS["ports"], "source": 7101}
+    assert config["job"] == {**DEFAULTS["job"], "slowness": 0}
+    assert config["source"] == {"kind": "synthetic", "rows": 5, "seed": 0}
+
+
+def test_validate_config_takes_a_mapping_and_leaves_it_alone(tmp_path):
+    data = {"name": "x", "results": {"dir": "out/../runs"}}
+    config = validate_config(data, tmp_path)
+    assert data == {"name": "x", "results": {"dir": "out/../runs"}}
+    assert config["results"]["dir"] == str(tmp_path / "runs")
+    assert config["base_dir"] == str(tmp_path)
+    assert "cluster_file" not in config
+
+
+def test_relative_paths_resolve_against_the_cluster_file_directory(tmp_path, monkeypatch):
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    (tmp_path / "conf" / "data" / "rows.csv").write_text("a,b\n1,2\n")
+    absolute_results = tmp_path / "elsewhere"
+    text = (
+        "name: x\nsource: {kind: file, path: data/rows.csv}\n"
+        f"results: {{dir: '{absolute_results}'}}\n"
+    )
+    path = write(tmp_path / "conf", text)
+    monkeypatch.chdir(tmp_path)
+    config = load_cluster_file(Path("conf") / "cluster.yaml")
+    assert config["source"] == {"kind": "file", "path": str(tmp_path / "conf/data/rows.csv")}
+    assert config["results"]["dir"] == str(absolute_results)
+    assert config["cluster_file"] == str(path)
+    assert config["base_dir"] == str(tmp_path / "conf")
+
+
+def test_s3_source_keeps_only_its_own_keys(tmp_path):
+    config = load_cluster_file(
+        write(tmp_path, "name: x\nsource: {kind: s3, url: s3://bkt/a.csv}\n")
+    )
+    assert config["source"] == {"kind": "s3", "url": "s3://bkt/a.csv"}
+
+
+INVALID = [
+    pytest.param(
+        "name: x\nsizes: 3\n",
+        "sizes",
+        ["unknown key", "allowed keys: name, provider, size,"],
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        "name: x\nsource:\n  rowz: 5\n",
+        "source.rowz",
+        ["unknown key", "allowed keys: kind, rows, seed"],
+        id="unknown-nested-key",
+    ),
+    pytest.param(
+        "name: x\njob: {timout: 5}\n",
+        "job.timout",
+        ["unknown key", "timeout"],
+        id="unknown-key-in-job",
+    ),
+    pytest.param("name: x\nsize: '3'\n", "size", ["'3'", "must be an integer"], id="wrong-type"),
+    pytest.param("name: x\nports: 8786\n", "ports", ["8786", "must be a mapping"], id="not-a-map"),
+    pytest.param(
+        "name: x\njob: {slowness: -3}\n",
+        "job.slowness",
+        ["-3", "must be an integer from 0 to 1000000"],
+        id="out-of-range-low",
+    ),
+    pytest.param("name: x\nsize: 65\n", "size", ["65", "from 1 to 64"], id="out-of-range-high"),
+    pytest.param(
+        "name: x\nports: {dashboard: 80}\n",
+        "ports.dashboard",
+        ["80", "from 1024 to 65535"],
+        id="privileged-port",
+    ),
+    pytest.param(
+        "name: x\nprovider: gcp\n",
+        "provider",
+        ["'gcp'", "must be one of: local, static, aws"],
+        id="bad-enum",
+    ),
+    pytest.param(
+        "name: x\nsource: {kind: ftp}\n",
+        "source.kind",
+        ["'ftp'", "must be one of: synthetic, file, s3"],
+        id="bad-source-kind",
+    ),
+    pytest.param(
+        "name: x\njob: {classifier: black_box.classify}\n",
+        "job.classifier",
+        ["'black_box.classify'", "matching", "e.g. 'classifier.black_box:classify'"],
+        id="bad-classifier-pattern",
+    ),
+    pytest.param(
+        "name: My Cluster\n", "name", ["'My Cluster'", "matching ^[a-z]"], id="bad-name-pattern"
+    ),
+    pytest.param("size: 2\n", "name", ["missing", "required"], id="missing-name"),
+    pytest.param(
+        "name: x\nsource: {kind: file}\n",
+        "source.path",
+        ["missing", "required"],
+        id="file-source-without-path",
+    ),
+    pytest.param(
+        "name: x\nsource: {kind: file, path: missing.csv}\n",
+        "source.path",
+        ["'missing.csv'", "must name an existing file", "missing.csv)"],
+        id="file-source-path-does-not-exist",
+    ),
+    pytest.param(
+        "name: x\nsource: {kind: synthetic, path: rows.csv}\n",
+        "source.path",
+        ["unknown key", "allowed keys: kind, rows, seed"],
+        id="synthetic-source-with-path",
+    ),
+    pytest.param(
+        "name: x\nsource: {path: rows.csv}\n",
+        "source.path",
+        ["unknown key", "allowed keys: kind, rows, seed"],
+        id="default-kind-source-with-path",
+    ),
+    pytest.param(
+        "name: x\nsource: {kind: s3, url: 'https://bkt/a.csv'}\n",
+        "source.url",
+        ["'https://bkt/a.csv'", "matching ^s3://"],
+        id="bad-s3-url",
+    ),
+    pytest.param(
+        "name: x\nports: {source: 8786}\n",
+        "ports.source",
+        ["8786", "must differ from ports.scheduler"],
+        id="duplicate-ports",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\n",
+        "provider",
+        ["provider: 'aws' needs an 'aws' section"],
+        id="aws-without-aws-section",
+    ),
+    pytest.param(
+        "name: x\nprovider: static\n",
+        "provider",
+        ["needs a 'static' section"],
+        id="static-without-static-section",
+    ),
+    pytest.param(
+        "name: x\nprovider: static\nstatic: {hosts: []}\n",
+        "static.hosts",
+        ["[]", "at least 1 item"],
+        id="static-without-hosts",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {region: mars}\n",
+        "aws.region",
+        ["'mars'", "matching"],
+        id="bad-aws-region",
+    ),
+    pytest.param(
+        "name: x\nsize: [1, 2\n",
+        "(top level)",
+        ["not valid YAML", "line 3, column 1"],
+        id="yaml-syntax-error",
+    ),
+    pytest.param(
+        "name: x\n  size: 2\n",
+        "(top level)",
+        ["not valid YAML", "line 2, column 7", "mapping values are not allowed"],
+        id="yaml-bad-indentation",
+    ),
+    pytest.param(
+        "name: x\nsize: 2\nsize: 3\n",
+        "(top level)",
+        ["not valid YAML", "line 3, column 1", "duplicate key 'size'"],
+        id="duplicate-key",
+    ),
+    pytest.param("", "(top level)", ["empty file", "mapping"], id="empty-file"),
+    pytest.param("# only a comment\n", "(top level)", ["empty file"], id="comment-only-file"),
+    pytest.param(
+        "# comment\n- name: x\n",
+        "(top level)",
+        ["[{'name': 'x'}]", "must be a mapping", "line 2, column 1"],
+        id="top-level-list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "words"), INVALID)
+def test_invalid_file_is_reported_by_field(tmp_path, text, field, words):
+    problems = problems_of(write(tmp_path, text))
+    assert len(problems) == 1, problems
+    problem = problems[0]
+    assert problem.startswith(f"{field}: "), problem
+    for word in words:
+        assert word in problem, f"{word!r} not in {problem!r}"
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    text = "name: X\nprovider: gcp\nsize: 0\njob: {slowness: -3, batch_rows: x}\nextra: 1\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ClusterConfigError) as caught:
+        load_cluster_file(path)
+    fields = sorted(problem.split(":")[0] for problem in caught.value.problems)
+    assert fields == ["extra", "job.batch_rows", "job.slowness", "name", "provider", "size"]
+    message = str(caught.value)
+    assert message.startswith(f"{path}: invalid cluster file:\n")
+    assert message.splitlines()[1:] == caught.value.problems
+    assert isinstance(caught.value, ValueError)
+
+
+def test_long_values_are_truncated(tmp_path):
+    problem = problems_of(write(tmp_path, f"name: {'a' * 200}\n"))[0]
+    shown = problem.split(" — ")[0].removeprefix("name: ")
+    assert len(shown) == 80
+    assert shown.endswith("...")
+
+
+def test_missing_file_names_the_path(tmp_path):
+    path = tmp_path / "nowhere.yaml"
+    with pytest.raises(ClusterConfigError) as caught:
+        load_cluster_file(path)
+    assert str(caught.value).startswith(f"{path}: invalid cluster file:")
+    assert "No such file" in caught.value.problems[0]
+
+
+def test_validate_config_rejects_a_non_mapping(tmp_path):
+    with pytest.raises(ClusterConfigError) as caught:
+        validate_config(["name", "x"], tmp_path)
+    assert caught.value.problems == ["(top level): ['name', 'x'] — must be a mapping"]
+
+
+# Through Ansible: the action plugin on a real ansible-playbook run.
+
+
+def run_ansible(tool, *args, cwd):
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCAL_TEMP": str(cwd / ".ansible-tmp"),
+    }
+    return subprocess.run(
+        [str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+PLAYBOOK = """\
+- name: Load the cluster file
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Load it
+      burst.cluster.config:
+        path: "{{ cluster_file }}"
+      register: result
+    - name: Save what came back
+      ansible.builtin.copy:
+        content: "{{ result.config | to_json }}"
+        dest: "{{ out }}"
+        mode: "0644"
+    - name: Show one value
+      ansible.builtin.debug:
+        msg: "slowness={{ result.config.job.slowness }}"
+"""
+
+
+def playbook(tmp_path, *extra):
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    return run_ansible("ansible-playbook", "play.yml", "-e", "out=out.json", *extra, cwd=tmp_path)
+
+
+def test_action_returns_the_normalised_config(tmp_path):
+    path = write(tmp_path, "name: demo\njob: {slowness: 7}\n")
+    done = playbook(tmp_path, "-e", "cluster_file=cluster.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "out.json").read_text()) == load_cluster_file(path)
+    assert "slowness=7" in done.stdout
+
+
+def test_action_runs_in_check_mode(tmp_path):
+    write(tmp_path, "name: demo\njob: {slowness: 7}\n")
+    done = playbook(tmp_path, "-e", "cluster_file=cluster.yaml", "--check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "slowness=7" in done.stdout
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_action_fails_naming_the_field_without_a_traceback(tmp_path):
+    write(tmp_path, "name: demo\njob: {slowness: -3}\nsource: {rowz: 1}\n")
+    done = playbook(tmp_path, "-e", "cluster_file=cluster.yaml")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "invalid cluster file" in output
+    assert "job.slowness: -3 — must be an integer from 0 to 1000000" in output
+    assert "source.rowz: unknown key — allowed keys: kind, rows, seed" in output
+    assert '"problems": [' in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_action_requires_path(tmp_path):
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - burst.cluster.config: {}\n"
+    )
+    done = run_ansible("ansible-playbook", "play.yml", cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "missing required arguments: path" in output
+    assert "Traceback" not in output
+
+
+def test_ansible_doc_documents_the_action(tmp_path):
+    done = run_ansible("ansible-doc", "burst.cluster.config", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "ERROR" not in done.stdout + done.stderr
+    assert "MODULE burst.cluster.config" in done.stdout
+    done = run_ansible("ansible-doc", "--json", "burst.cluster.config", cwd=tmp_path)
+    entry = json.loads(done.stdout)["burst.cluster.config"]
+    assert entry["doc"]["short_description"] == "Load and validate a burst cluster file"
+    assert entry["doc"]["options"]["path"]["required"] is True
+    assert entry["doc"]["attributes"]["check_mode"]["support"] == "full"
+    assert entry["doc"]["attributes"]["action"]["support"] == "full"
+    assert entry["doc"]["has_action"] is True
+    assert set(entry["return"]) == {"config", "problems"}
+    assert yaml.safe_load(entry["examples"])[0]["burst.cluster.config"]["path"] == "cluster.yaml"
+
+
+def test_module_bypassing_the_action_fails_clearly(tmp_path):
+    module = COLLECTIONS / "ansible_collections/burst/cluster/plugins/modules/config.py"
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"path": "cluster.yaml"}}))
+    done = subprocess.run(
+        [sys.executable, str(module), str(args)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    result = json.loads(done.stdout)
+    assert result["failed"] is True
+    assert "action plugin" in result["msg"]
