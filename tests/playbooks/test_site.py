@@ -17,8 +17,12 @@ def cluster_file(directory, **overrides):
         "provider": "local",
         "size": 2,
         "workers_per_host": 1,
-        "ports": {"scheduler": scheduler, "dashboard": dashboard, "source": source,
-                  "receiver": receiver},
+        "ports": {
+            "scheduler": scheduler,
+            "dashboard": dashboard,
+            "source": source,
+            "receiver": receiver,
+        },
         "source": {"kind": "synthetic", "rows": 3000, "seed": 11},
         "job": {"slowness": 100, "batch_rows": 100, "timeout": 300},
         "results": {"dir": "output"},
@@ -33,7 +37,10 @@ def cluster_file(directory, **overrides):
 def site(path, *extra):
     return subprocess.run(
         [BIN / "ansible-playbook", "playbooks/site.yml", "-e", f"cluster_file={path}", *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
     )
 
@@ -46,10 +53,33 @@ def run_dir(results):
 def reference(tmp_path, rows, seed, slowness):
     source, target = tmp_path / "in.csv", tmp_path / "reference.csv"
     with open(source, "wb") as out:
-        subprocess.run([sys.executable, "-m", "classifier", "generate", "--rows", str(rows),
-                        "--seed", str(seed)], stdout=out, check=True)
-    subprocess.run([sys.executable, "-m", "classifier", "classify", source, target,
-                    "--slowness", str(slowness)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "classifier",
+                "generate",
+                "--rows",
+                str(rows),
+                "--seed",
+                str(seed),
+            ],
+            stdout=out,
+            check=True,
+        )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "classifier",
+            "classify",
+            source,
+            target,
+            "--slowness",
+            str(slowness),
+        ],
+        check=True,
+    )
     return target
 
 
@@ -83,14 +113,14 @@ def test_site_gives_the_single_process_answer_and_leaves_nothing(tmp_path, state
     assert not (state_dir / "stack-outputs.json").exists()
 
 
-FAILING_CLASSIFIER = '''
+FAILING_CLASSIFIER = """
 import pandas as pd
 
 def classify(frame, *, slowness):
     if "1500" in frame.index:
         raise ValueError("row 1500 is cursed")
     return pd.Series(0.5, index=frame.index)
-'''
+"""
 
 
 def test_a_classifier_that_raises_fails_the_run_and_still_tears_down(tmp_path, state_dir):
@@ -112,8 +142,10 @@ def test_a_classifier_that_raises_fails_the_run_and_still_tears_down(tmp_path, s
     [
         ({"size": 0}, "size: 0"),
         ({"job": {"classifier": "no colon"}}, "job.classifier: 'no colon'"),
-        ({"source": {"kind": "synthetic", "rows": 10, "seed": 1, "path": "x.csv"}},
-         "source.path: unknown key"),
+        (
+            {"source": {"kind": "synthetic", "rows": 10, "seed": 1, "path": "x.csv"}},
+            "source.path: unknown key",
+        ),
     ],
 )
 def test_an_invalid_file_stops_before_anything_starts(tmp_path, state_dir, override, field):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 
+PROVIDERS = ("local", "static", "aws")
 ROLES = ("initializer", "worker", "metrics_host")
 HOST_KEYS = ("name", "role", "instance_id", "private_ip", "public_dns", "workdir")
 TOP_KEYS = ("cluster", "provider", "ssh_user", "ssh_key", "dashboard_url", "alarm_topic", "hosts")
@@ -30,12 +31,23 @@ def outputs_path(directory: str) -> str:
     return os.path.join(directory, FILE_NAME)
 
 
-def check(outputs: dict) -> dict:
+def check(outputs) -> dict:
     """Raise ValueError naming what breaks the contract; return ``outputs``."""
+    if not isinstance(outputs, dict):
+        raise ValueError("stack outputs must be a mapping")
     missing = [key for key in TOP_KEYS if key not in outputs]
     if missing:
         raise ValueError(f"stack outputs lack {', '.join(missing)}")
+    if outputs["provider"] not in PROVIDERS:
+        raise ValueError(
+            f"stack outputs: provider {outputs['provider']!r} is not one of {', '.join(PROVIDERS)}"
+        )
     hosts = outputs["hosts"]
+    if not isinstance(hosts, list):
+        raise ValueError("stack outputs: hosts must be a list")
+    for index, host in enumerate(hosts):
+        if not isinstance(host, dict):
+            raise ValueError(f"stack outputs: hosts[{index}] must be a mapping")
     if not hosts or hosts[0].get("role") != "initializer":
         raise ValueError("stack outputs: the first host must be the initializer")
     for index, host in enumerate(hosts):

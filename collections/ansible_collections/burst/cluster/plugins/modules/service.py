@@ -122,6 +122,8 @@ def _wait_ready(module, pid, log):
                 log=log,
             )
         if time.monotonic() > deadline:
+            processes.stop_group(pid, params["stop_timeout"])
+            os.remove(params["pidfile"])
             module.fail_json(
                 msg=f"{params['name']} is not listening on port {port} "
                 f"after {params['ready_timeout']:g} s; end of {log}:\n{_tail(log)}",
@@ -172,6 +174,8 @@ def _stop(module, log):
     params = module.params
     pid = processes.read_pid(params["pidfile"])
     if pid is None or not processes.group_members(pid):
+        if pid is not None and not module.check_mode:
+            os.remove(params["pidfile"])
         module.exit_json(changed=False, log=log)
     if not module.check_mode:
         processes.stop_group(pid, params["stop_timeout"])

@@ -1,0 +1,174 @@
+"""burst.cluster.wait_job through a real ansible-playbook run against localhost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
+BIN = Path(sys.executable).parent
+
+
+def write_progress(path: Path, **progress) -> None:
+    """Replace progress.json at once, as the receiver does."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(progress), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def playbook(tmp_path: Path, **args) -> Path:
+    play = [
+        {
+            "name": "Wait for a run",
+            "hosts": "all",
+            "gather_facts": False,
+            "tasks": [{"name": "Wait for the run", "burst.cluster.wait_job": args}],
+        }
+    ]
+    path = tmp_path / "wait.yml"
+    path.write_text(json.dumps(play, indent=2), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def ansible_playbook(tmp_path: Path, play: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BURST_"))}
+    config = tmp_path / "ansible.cfg"
+    config.write_text("[defaults]\nretry_files_enabled = False\n", encoding="utf-8")
+    env.update(
+        ANSIBLE_CONFIG=str(config),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
+        ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    command = [
+        str(BIN / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        str(play),
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture
+def run_playbook(tmp_path):
+    """Start ansible-playbook; it is killed (by its pid) if still running at the end."""
+    started: list[subprocess.Popen] = []
+
+    def start(play: Path) -> subprocess.Popen:
+        process = ansible_playbook(tmp_path, play)
+        started.append(process)
+        # never wait forever on a hung run
+        timer = threading.Timer(60, lambda: process.poll() is None and process.kill())
+        timer.daemon = True
+        timer.start()
+        process.timer = timer
+        return process
+
+    def finish(play: Path) -> tuple[int, str]:
+        process = start(play)
+        output = process.communicate()[0]
+        return process.returncode, output
+
+    yield start, finish
+    for process in started:
+        process.timer.cancel()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_running_then_done_succeeds_showing_progress(tmp_path, run_playbook):
+    start, _ = run_playbook
+    progress = tmp_path / "progress.json"
+    began = time.time() - 5
+    write_progress(progress, state="running", rows_out=10, rows_rejected=0, started_at=began)
+    seen_running = threading.Event()
+
+    def receiver():  # plays the receiver: finishes once the controller has shown progress
+        seen_running.wait(40)
+        write_progress(progress, state="running", rows_out=20, rows_rejected=1, started_at=began)
+        time.sleep(0.5)
+        write_progress(progress, state="done", rows_out=29, rows_rejected=1, started_at=began)
+
+    thread = threading.Thread(target=receiver, daemon=True)
+    thread.start()
+    process = start(playbook(tmp_path, progress=str(progress), timeout=40, total_rows=30, poll=0.2))
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "rows" in line:
+            seen_running.set()
+    process.wait()
+    seen_running.set()
+    thread.join(5)
+    output = "".join(lines)
+    assert process.returncode == 0, output
+    progress_lines = [line.strip() for line in lines if " rows, " in line]
+    assert progress_lines[0].startswith("localhost: 10/30 (33 %) rows"), output
+    assert any(line.startswith("localhost: 30/30 (100 %) rows") for line in progress_lines)
+    assert "rows/s" in progress_lines[-1]
+    assert "failed=0" in output
+
+
+def test_failed_run_fails_with_the_receivers_error(tmp_path, run_playbook):
+    _, finish = run_playbook
+    progress = tmp_path / "progress.json"
+    error = "classifier raised ZeroDivisionError on line 42"
+    write_progress(progress, state="failed", rows_out=3, started_at=time.time(), error=error)
+    code, output = finish(playbook(tmp_path, progress=str(progress), timeout=30, poll=0.2))
+    assert code != 0, output
+    assert f"the run failed: {error}" in output
+    assert "failed=1" in output
+
+
+def test_dead_watched_process_fails_naming_the_component(tmp_path, run_playbook):
+    _, finish = run_playbook
+    progress = tmp_path / "progress.json"
+    write_progress(progress, state="running", rows_out=5, started_at=time.time())
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    pidfile = tmp_path / "receiver.pid"
+    pidfile.write_text(f"{ended.pid}\n")
+    play = playbook(
+        tmp_path,
+        progress=str(progress),
+        pidfiles={"receiver": str(pidfile)},
+        timeout=30,
+        poll=0.2,
+    )
+    code, output = finish(play)
+    assert code != 0, output
+    assert "receiver died before the run finished" in output
+
+
+def test_run_that_never_ends_fails_with_job_timeout(tmp_path, run_playbook):
+    _, finish = run_playbook
+    progress = tmp_path / "progress.json"
+    write_progress(progress, state="running", rows_out=7, started_at=time.time())
+    began = time.monotonic()
+    code, output = finish(playbook(tmp_path, progress=str(progress), timeout=2, poll=0.2))
+    assert code != 0, output
+    assert "job.timeout" in output
+    assert "within 2 s" in output
+    assert time.monotonic() - began >= 2

@@ -1,0 +1,192 @@
+"""The stack outputs contract: stack_outputs.check, read and write."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
+sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+    validate_config,
+)
+
+
+def host(name: str, role: str, index: int) -> dict:
+    return {
+        "name": name,
+        "role": role,
+        "instance_id": f"i-{index:04d}",
+        "private_ip": f"10.77.0.{10 + index}",
+        "public_dns": None,
+        "workdir": "/srv/burst",
+    }
+
+
+GOOD = {
+    "cluster": "contract",
+    "provider": "static",
+    "ssh_user": "ubuntu",
+    "ssh_key": None,
+    "dashboard_url": None,
+    "alarm_topic": None,
+    "hosts": [
+        host("init", "initializer", 0),
+        host("w1", "worker", 1),
+        host("metrics", "metrics_host", 2),
+    ],
+}
+
+
+def good() -> dict:
+    return copy.deepcopy(GOOD)
+
+
+def test_good_outputs_pass():
+    outputs = good()
+    assert stack_outputs.check(outputs) is outputs
+
+
+def test_local_outputs_pass(tmp_path):
+    config = validate_config({"name": "loc", "provider": "local", "size": 4}, tmp_path)
+    outputs = stack_outputs.local(config, str(tmp_path))
+    assert stack_outputs.check(outputs) is outputs
+    assert [h["role"] for h in outputs["hosts"]].count("worker") == 3
+
+
+@pytest.mark.parametrize("key", stack_outputs.TOP_KEYS)
+def test_missing_top_key_is_named(key):
+    outputs = good()
+    del outputs[key]
+    with pytest.raises(ValueError, match=f"lack {key}$"):
+        stack_outputs.check(outputs)
+
+
+def test_all_missing_top_keys_are_named():
+    outputs = good()
+    del outputs["ssh_user"], outputs["alarm_topic"]
+    with pytest.raises(ValueError, match="lack ssh_user, alarm_topic"):
+        stack_outputs.check(outputs)
+
+
+def test_first_host_must_be_the_initializer():
+    outputs = good()
+    outputs["hosts"].reverse()
+    with pytest.raises(ValueError, match="first host must be the initializer"):
+        stack_outputs.check(outputs)
+
+
+def test_no_hosts_is_rejected():
+    outputs = good()
+    outputs["hosts"] = []
+    with pytest.raises(ValueError, match="first host must be the initializer"):
+        stack_outputs.check(outputs)
+
+
+def test_bad_role_is_named_with_its_index_and_the_allowed_roles():
+    outputs = good()
+    outputs["hosts"][1]["role"] = "scheduler"
+    with pytest.raises(ValueError) as info:
+        stack_outputs.check(outputs)
+    message = str(info.value)
+    assert "hosts[1].role 'scheduler'" in message
+    assert "initializer, worker, metrics_host" in message
+
+
+def test_zero_metrics_hosts_is_rejected():
+    outputs = good()
+    outputs["hosts"][2]["role"] = "worker"
+    with pytest.raises(ValueError, match="exactly one metrics_host"):
+        stack_outputs.check(outputs)
+
+
+def test_two_metrics_hosts_is_rejected():
+    outputs = good()
+    outputs["hosts"][1]["role"] = "metrics_host"
+    with pytest.raises(ValueError, match="exactly one metrics_host"):
+        stack_outputs.check(outputs)
+
+
+@pytest.mark.parametrize("key", [k for k in stack_outputs.HOST_KEYS if k != "role"])
+def test_host_lacking_a_key_is_named(key):
+    outputs = good()
+    del outputs["hosts"][2][key]
+    with pytest.raises(ValueError, match=rf"hosts\[2\] lacks {key}$"):
+        stack_outputs.check(outputs)
+
+
+def test_write_refuses_broken_outputs_and_writes_nothing(tmp_path):
+    outputs = good()
+    del outputs["hosts"][1]["workdir"]
+    path = tmp_path / "state" / stack_outputs.FILE_NAME
+    with pytest.raises(ValueError, match="lacks workdir"):
+        stack_outputs.write(str(path), outputs)
+    assert not path.exists()
+
+
+def test_write_then_read_round_trips(tmp_path):
+    path = tmp_path / "state" / stack_outputs.FILE_NAME
+    stack_outputs.write(str(path), good())
+    assert stack_outputs.read(str(path)) == GOOD
+    assert [p.name for p in path.parent.iterdir()] == [stack_outputs.FILE_NAME]
+
+
+def test_read_of_no_file_is_none(tmp_path):
+    assert stack_outputs.read(str(tmp_path / stack_outputs.FILE_NAME)) is None
+
+
+def test_read_checks_the_file(tmp_path):
+    path = tmp_path / stack_outputs.FILE_NAME
+    outputs = good()
+    outputs["hosts"][0]["role"] = "worker"
+    path.write_text(json.dumps(outputs), encoding="utf-8")
+    with pytest.raises(ValueError, match="initializer"):
+        stack_outputs.read(str(path))
+
+
+def test_state_dir_prefers_the_value_then_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BURST_STATE_DIR", str(tmp_path / "from-env"))
+    assert stack_outputs.state_dir(str(tmp_path / "given")) == str(tmp_path / "given")
+    assert stack_outputs.state_dir() == str(tmp_path / "from-env")
+    monkeypatch.delenv("BURST_STATE_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert stack_outputs.state_dir() == str(tmp_path / ".burst")
+
+
+# The contract says check() raises ValueError naming what is wrong. Hand-written outputs
+# (provider static) with the wrong shapes below make it raise KeyError/AttributeError/
+# TypeError instead, which the inventory plugin does not catch (see the inventory tests).
+
+
+def test_host_that_is_not_a_mapping_is_rejected():
+    outputs = good()
+    outputs["hosts"][1] = "w1"
+    with pytest.raises(ValueError, match=r"hosts\[1\]"):
+        stack_outputs.check(outputs)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        pytest.param({h["name"]: h for h in GOOD["hosts"]}, id="hosts-is-a-mapping"),
+        pytest.param(["init", *GOOD["hosts"][1:]], id="first-host-is-a-string"),
+    ],
+)
+def test_bug_check_wrong_shapes_raise_value_error(hosts):
+    outputs = good()
+    outputs["hosts"] = copy.deepcopy(hosts)
+    with pytest.raises(ValueError, match="hosts"):
+        stack_outputs.check(outputs)
+
+
+def test_bug_check_rejects_an_unknown_provider():
+    outputs = good()
+    outputs["provider"] = "Local"
+    with pytest.raises(ValueError, match="provider"):
+        stack_outputs.check(outputs)
