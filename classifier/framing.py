@@ -79,6 +79,6 @@ def listen(address: tuple[str, int]) -> socket.socket:
 def parse_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` → ``(host, port)``."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT with a port from 0 to 65535, got {text!r}")
     return host, int(port)

@@ -1,33 +1,47 @@
 """Record boundaries in CSV bytes.
 
-A record ends at a newline that is outside double quotes; an escaped quote
-(``""``) toggles twice, so counting quotes gives the parity.
+A record ends at a newline outside a quoted field. Without a quote in the data
+that is every newline; with one, Python's csv reader decides, so a quote inside
+an unquoted field (``5" bolt``) is text, as pandas and csv read it.
 """
 
+import csv
 from itertools import accumulate
 
 QUOTE = b'"'
 NEWLINE = b"\n"
+_SENTINEL = "\0end\n"
+
+
+def _quoted_boundaries(data: bytes) -> list[int]:
+    """End offsets of the complete records of ``data``, read by the csv module."""
+    lines = data.decode("latin-1").split("\n")[:-1]
+    ends = list(accumulate(len(line) + 1 for line in lines))
+    reader = csv.reader([*(line + "\n" for line in lines), _SENTINEL])
+    boundaries = []
+    try:
+        for _ in reader:
+            if reader.line_num > len(lines):
+                break
+            boundaries.append(ends[reader.line_num - 1])
+    except csv.Error:
+        pass
+    return boundaries
 
 
 def complete_prefix(data: bytes) -> int:
     """Length of the longest prefix of ``data`` that ends at a record boundary."""
     if QUOTE not in data:
         return data.rfind(NEWLINE) + 1
-    parts = data.split(QUOTE)
-    starts = list(accumulate((len(part) + 1 for part in parts), initial=0))
-    for index in range(len(parts) - 1 - (len(parts) - 1) % 2, -1, -2):
-        newline = parts[index].rfind(NEWLINE)
-        if newline >= 0:
-            return starts[index] + newline + 1
-    return 0
+    boundaries = _quoted_boundaries(data)
+    return boundaries[-1] if boundaries else 0
 
 
 def count(data: bytes) -> int:
     """Records in ``data``, which ends at a record boundary."""
     if QUOTE not in data:
         return data.count(NEWLINE)
-    return sum(part.count(NEWLINE) for part in data.split(QUOTE)[::2])
+    return len(_quoted_boundaries(data))
 
 
 def split_after(data: bytes, records: int) -> int:
@@ -39,19 +53,10 @@ def split_after(data: bytes, records: int) -> int:
             if offset == 0:
                 return len(data)
         return offset
-    offset = 0
-    seen = 0
-    for index, part in enumerate(data.split(QUOTE)):
-        if index % 2 == 0:
-            newlines = part.count(NEWLINE)
-            if seen + newlines >= records:
-                position = -1
-                for _ in range(records - seen):
-                    position = part.find(NEWLINE, position + 1)
-                return offset + position + 1
-            seen += newlines
-        offset += len(part) + 1
-    return len(data)
+    if records <= 0:
+        return 0
+    boundaries = _quoted_boundaries(data)
+    return boundaries[records - 1] if records <= len(boundaries) else len(data)
 
 
 def iter_records(data: bytes):
@@ -60,19 +65,10 @@ def iter_records(data: bytes):
         for line in data.split(NEWLINE)[:-1]:
             yield line + NEWLINE
         return
-    record = []
-    for index, part in enumerate(data.split(QUOTE)):
-        if index:
-            record.append(QUOTE)
-        if index % 2:
-            record.append(part)
-            continue
-        *whole, rest = part.split(NEWLINE)
-        for piece in whole:
-            record += (piece, NEWLINE)
-            yield b"".join(record)
-            record = []
-        record.append(rest)
+    start = 0
+    for end in _quoted_boundaries(data):
+        yield data[start:end]
+        start = end
 
 
 def terminated(payload: bytes) -> bytes:

@@ -46,3 +46,26 @@ def state_dir(tmp_path, monkeypatch):
     path = tmp_path / "state"
     monkeypatch.setenv("BURST_STATE_DIR", str(path))
     return path
+
+
+def open_listeners(marker: str) -> list[tuple[int, str]]:
+    """(pid, address) of listening TCP sockets, not bound to loopback, of marked processes."""
+    inodes = {}
+    for pid, _ in processes_with_env(marker):
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except OSError:
+            continue
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, state, inode = fields[1], fields[3], fields[9]
+            host = address.rsplit(":", 1)[0]
+            loopback = host in ("0100007F", "00000000000000000000000001000000")
+            if state == "0A" and inode in inodes and not loopback:
+                found.append((inodes[inode], address))
+    return found

@@ -3,11 +3,12 @@
 import os
 import subprocess
 import sys
+import threading
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, REPO, free_ports, processes_with_env
+from conftest import BIN, REPO, free_ports, open_listeners, processes_with_env
 
 
 def cluster_file(directory, **overrides):
@@ -89,7 +90,21 @@ def read(path):
 
 def test_site_gives_the_single_process_answer_and_leaves_nothing(tmp_path, state_dir):
     path = cluster_file(tmp_path)
-    result = site(path)
+    marker = f"BURST_STATE_DIR={state_dir}"
+    exposed, seen, done = [], [], threading.Event()
+
+    def watch_ports():
+        while not done.wait(0.2):
+            exposed.extend(open_listeners(marker))
+            seen.extend(processes_with_env(marker))
+
+    watcher = threading.Thread(target=watch_ports)
+    watcher.start()
+    try:
+        result = site(path)
+    finally:
+        done.set()
+        watcher.join()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3000/3000 (100 %) rows" in result.stdout
     run = run_dir(tmp_path / "output")
@@ -109,7 +124,9 @@ def test_site_gives_the_single_process_answer_and_leaves_nothing(tmp_path, state
     manifest = pd.read_json(run / "manifest.json", typ="series")
     assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_rejected"]) == (3000, 3000, 0)
     assert manifest["balanced"] and manifest["complete"]
-    assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
+    assert seen, "the port watcher saw none of the run's processes"
+    assert exposed == [], "a process of the run listened beyond loopback"
+    assert processes_with_env(marker) == []
     assert not (state_dir / "stack-outputs.json").exists()
 
 

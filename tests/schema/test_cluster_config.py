@@ -360,7 +360,7 @@ def test_validate_config_rejects_a_non_mapping(tmp_path):
 
 def run_ansible(tool, *args, cwd):
     env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key != "ANSIBLE_CONFIG"},
         "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
