@@ -89,7 +89,7 @@ class Results:
         }
         manifest["seconds"] = round(manifest["finished_at"] - manifest["started_at"], 3)
         _write_json(self.dir / "manifest.json", manifest)
-        with tarfile.open(self.dir / "results.tgz.partial", "w:gz") as archive:
+        with tarfile.open(self.dir / "results.tgz.partial", "w:gz", compresslevel=6) as archive:
             for name in ("results.csv", "rejects.csv", "manifest.json"):
                 if (self.dir / name).exists():
                     archive.add(self.dir / name, arcname=name)

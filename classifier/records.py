@@ -29,6 +29,13 @@ def _quoted_boundaries(data: bytes) -> list[int]:
     return boundaries
 
 
+def ends(data: bytes) -> list[int]:
+    """End offsets (just past the newline) of the complete records of ``data``."""
+    if QUOTE not in data:
+        return list(accumulate(len(line) + 1 for line in data.split(NEWLINE)[:-1]))
+    return _quoted_boundaries(data)
+
+
 def complete_prefix(data: bytes) -> int:
     """Length of the longest prefix of ``data`` that ends at a record boundary."""
     if QUOTE not in data:
@@ -60,7 +67,7 @@ def split_after(data: bytes, records: int) -> int:
 
 
 def iter_records(data: bytes):
-    """Each record of ``data`` (which ends at a record boundary), newline included."""
+    """Each record of ``data``, newline included; what follows an unclosed quote is one record."""
     if QUOTE not in data:
         for line in data.split(NEWLINE)[:-1]:
             yield line + NEWLINE
@@ -69,6 +76,8 @@ def iter_records(data: bytes):
     for end in _quoted_boundaries(data):
         yield data[start:end]
         start = end
+    if start < len(data):
+        yield data[start:]
 
 
 def terminated(payload: bytes) -> bytes:

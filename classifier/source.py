@@ -11,11 +11,12 @@ from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
 
-from distributed import Client
+from distributed import Client, wait
 
 from classifier import batches, framing, link, records
 
 log = logging.getLogger("burst.source")
+REORDER_WINDOW = 4
 
 
 class Batcher:
@@ -34,18 +35,21 @@ class Batcher:
         if self.header is None:
             end = records.split_after(data, 1)
             self.header, data = data[:end], data[end:]
-        if not data:
-            return
-        count = records.count(data)
-        self._pending.append(data)
-        self._pending_records += count
-        while self._pending_records >= self.batch_rows:
-            joined = b"".join(self._pending)
-            cut = records.split_after(joined, self.batch_rows)
-            yield self._batch(joined[:cut], self.batch_rows)
-            rest = joined[cut:]
-            self._pending = [rest] if rest else []
-            self._pending_records -= self.batch_rows
+        ends = records.ends(data)
+        if data and (not ends or ends[-1] != len(data)):
+            ends.append(
+                len(data)
+            )  # an unclosed quote: one record to the end, for the worker to judge
+        start = taken = 0
+        while len(ends) - taken >= self.batch_rows - self._pending_records:
+            taken += self.batch_rows - self._pending_records
+            cut = ends[taken - 1]
+            self._pending.append(data[start:cut])
+            yield self._batch(b"".join(self._pending), self.batch_rows)
+            self._pending, self._pending_records, start = [], 0, cut
+        if taken < len(ends):
+            self._pending.append(data[start:])
+            self._pending_records += len(ends) - taken
 
     def finish(self):
         if self._pending_records:
@@ -118,8 +122,24 @@ def _serve(server, receiver, client, job: Job, connect_timeout: float) -> int:
         in_flight.append(
             client.submit(batches.process, batch, job.classifier, job.slowness, pure=False)
         )
-        while in_flight and (len(in_flight) >= job.max_in_flight or in_flight[0].done()):
-            forward(in_flight.popleft())
+        settle()
+
+    def settle() -> None:
+        """Forward finished batches in order; return once fewer than max_in_flight still run.
+
+        Finished batches behind an unfinished one wait here (at most REORDER_WINDOW times
+        max_in_flight of them), so a slow batch never leaves a worker idle.
+        """
+        while True:
+            while in_flight and in_flight[0].done():
+                forward(in_flight.popleft())
+            running = [future for future in in_flight if not future.done()]
+            if (
+                len(running) < job.max_in_flight
+                and len(in_flight) < REORDER_WINDOW * job.max_in_flight
+            ):
+                return
+            wait(running, return_when="FIRST_COMPLETED")
 
     reader = framing.FrameReader(connection)
     ended = False
