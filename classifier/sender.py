@@ -7,16 +7,21 @@ from classifier import framing, records, synthetic
 
 log = logging.getLogger("burst.sender")
 READ_BYTES = 1024 * 1024
+MAX_RECORD_BYTES = 32 * 1024 * 1024
 FRAME_ROWS = 500
 
 
 def file_payloads(path: str, one_per_frame: bool):
-    """Whole records from a CSV file, about a read buffer at a time (or one by one)."""
+    """Whole records from a CSV file, about a read buffer at a time (or one by one).
+
+    A quote that never closes would make the rest of the file one record; past
+    MAX_RECORD_BYTES what is held is sent as it is, for the source to reject.
+    """
     rest = b""
     with open(path, "rb") as stream:
         while chunk := stream.read(READ_BYTES):
             data = rest + chunk
-            end = records.complete_prefix(data)
+            end = records.complete_prefix(data) or (len(data) > MAX_RECORD_BYTES and len(data))
             if end:
                 yield from records.iter_records(data[:end]) if one_per_frame else (data[:end],)
             rest = data[end:]

@@ -172,3 +172,15 @@ def test_an_invalid_file_stops_before_anything_starts(tmp_path, state_dir, overr
     assert "Traceback" not in result.stdout + result.stderr
     assert not state_dir.exists()
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
+
+
+def test_check_mode_previews_and_starts_nothing(tmp_path, state_dir):
+    result = site(cluster_file(tmp_path), "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "hosts: e2e-0 as initializer, e2e-1 as worker, e2e-metrics as metrics_host" in (
+        result.stdout
+    )
+    assert "source: kind=synthetic, rows=3000, seed=11" in result.stdout
+    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (tmp_path / "output").exists()
+    assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
