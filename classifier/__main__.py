@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--workers", type=int, default=1, help="workers to wait for")
     source.add_argument("--connect-timeout", type=float, default=60)
 
+    for role in ("scheduler", "worker"):
+        dask = commands.add_parser(
+            role, help=f"dask {role} with burst's settings", add_help=False, prefix_chars="\0"
+        )
+        dask.add_argument("dask_args", nargs=argparse.REMAINDER)
+
     send = commands.add_parser("send", help="stream rows to the source")
     send.add_argument("--to", type=_address, required=True)
     rows = send.add_mutually_exclusive_group(required=True)
@@ -76,6 +82,10 @@ def main(argv=None) -> int:
 
 
 def _command(args) -> int:
+    if args.command in ("scheduler", "worker"):
+        from classifier import dask_cluster
+
+        return dask_cluster.run(args.command, args.dask_args)
     if args.command == "generate":
         from classifier import synthetic
 

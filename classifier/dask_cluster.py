@@ -1,0 +1,38 @@
+"""``dask scheduler`` and ``dask worker`` with burst's settings and its batch code preloaded.
+
+A batch job wants its cores for the classifier: no statistical profiler, slower
+housekeeping ticks, and a longer switch interval so the worker's event loop
+interrupts the classifier's thread less often. The nanny hands the settings to
+its worker process; this module is that process's preload, which imports the
+batch code so pandas' import stays out of the first task.
+"""
+
+import sys
+
+import dask
+
+import classifier.batches  # noqa: F401  (imported here so the preload loads it)
+
+SETTINGS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+PRELOAD = ["--preload", __name__]
+SWITCH_INTERVAL = 0.05
+
+
+def dask_setup(_scheduler_or_worker) -> None:
+    """Dask calls this in the process it preloads the module into."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
+
+
+def run(role: str, args: list[str]) -> int:
+    """Run Dask's own command line for ``role`` (scheduler or worker) with ``args``."""
+    if role == "scheduler":
+        from distributed.cli.dask_scheduler import main
+    else:
+        from distributed.cli.dask_worker import main
+    dask.config.set(SETTINGS)
+    return main.main(args=[*PRELOAD, *args], prog_name=f"dask {role}", standalone_mode=False) or 0
