@@ -9,17 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from module_runner import runner
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 sys.path.insert(0, str(REPO / "collections"))
 
-from ansible.module_utils import basic  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.burst.cluster.plugins.modules import job_status  # noqa: E402
-
-
-class ModuleExit(Exception):
-    pass
 
 
 def state(pid: int) -> str | None:
@@ -31,21 +26,7 @@ def state(pid: int) -> str | None:
 
 @pytest.fixture
 def run(monkeypatch):
-    def exit_json(self, **result):
-        raise ModuleExit(dict(result, failed=False))
-
-    def fail_json(self, msg, **result):
-        raise ModuleExit(dict(result, msg=msg, failed=True))
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def run_module(**args):
-        with patch_module_args(args), pytest.raises(ModuleExit) as info:
-            job_status.main()
-        return info.value.args[0]
-
-    return run_module
+    return runner(monkeypatch, job_status.main)
 
 
 @pytest.fixture

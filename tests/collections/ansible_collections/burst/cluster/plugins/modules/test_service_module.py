@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from module_runner import runner
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 sys.path.insert(0, str(REPO / "collections"))
 
-from ansible.module_utils import basic  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.burst.cluster.plugins.modules import service  # noqa: E402
 
 # A service with a child: it starts a sleeping child (its pid goes to argv[2]), then
@@ -38,10 +37,6 @@ if sys.argv[1] != "0":
     print("listening", flush=True)
 time.sleep(300)
 """
-
-
-class ModuleExit(Exception):
-    pass
 
 
 def _stat(pid: int) -> tuple[str, int, int] | None:
@@ -95,25 +90,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def run(monkeypatch):
-    """Run the module in-process; returns its result (``failed`` set when it failed)."""
-
-    def exit_json(self, **result):
-        raise ModuleExit(dict(result, failed=False))
-
-    def fail_json(self, msg, **result):
-        raise ModuleExit(dict(result, msg=msg, failed=True))
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def run_module(check_mode: bool = False, **args):
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        with patch_module_args(args), pytest.raises(ModuleExit) as info:
-            service.main()
-        return info.value.args[0]
-
-    return run_module
+    return runner(monkeypatch, service.main)
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from module_runner import runner
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 sys.path.insert(0, str(REPO / "collections"))
 
-from ansible.module_utils import basic  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
     load_cluster_file,
@@ -21,31 +20,9 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
 from ansible_collections.burst.cluster.plugins.modules import stack  # noqa: E402
 
 
-class ModuleExit(Exception):
-    pass
-
-
 @pytest.fixture
 def run(monkeypatch):
-    """Run the module in-process; returns its result (``failed`` set when it failed)."""
-
-    def exit_json(self, **result):
-        raise ModuleExit(dict(result, failed=False))
-
-    def fail_json(self, msg, **result):
-        raise ModuleExit(dict(result, msg=msg, failed=True))
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def run_module(check_mode: bool = False, **args):
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        with patch_module_args(args), pytest.raises(ModuleExit) as info:
-            stack.main()
-        return info.value.args[0]
-
-    return run_module
+    return runner(monkeypatch, stack.main)
 
 
 @pytest.fixture
