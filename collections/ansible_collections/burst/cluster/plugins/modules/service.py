@@ -71,7 +71,7 @@ EXAMPLES = r"""
 - name: Start the Dask scheduler
   burst.cluster.service:
     name: scheduler
-    argv: [/opt/burst/bin/dask, scheduler, --port, "8786"]
+    argv: ["{{ burst_python }}", -m, classifier, scheduler, --port, "8786"]
     pidfile: /tmp/run/scheduler.pid
     ready_port: 8786
 
