@@ -81,11 +81,11 @@ def _columns(header: bytes) -> list[str]:
     return next(csv.reader([header.decode("utf-8-sig")]))
 
 
-def _parse_fast(batch: Batch) -> pd.DataFrame | None:
+def _parse_fast(batch: Batch, columns: list[str]) -> pd.DataFrame | None:
     """pandas' parser, for a batch with no quotes whose every line has the header's fields."""
     if records.QUOTE in batch.data:
         return None
-    separators = len(_columns(batch.header)) - 1
+    separators = len(columns) - 1
     if any(line.count(b",") != separators for line in batch.data.split(b"\n")[:-1]):
         return None
     try:
@@ -97,8 +97,9 @@ def _parse_fast(batch: Batch) -> pd.DataFrame | None:
     return frame
 
 
-def _parse_checked(batch: Batch) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
-    columns = _columns(batch.header)
+def _parse_checked(
+    batch: Batch, columns: list[str]
+) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
     kept, rejects = [], []
     line = batch.first_line
     for record in records.iter_records(batch.data):
@@ -128,10 +129,11 @@ def _parse_checked(batch: Batch) -> tuple[pd.DataFrame, list[tuple[int, str, str
 
 def process(batch: Batch, classifier: str, slowness: int) -> BatchResult:
     """The task each worker runs."""
-    frame = _parse_fast(batch)
+    columns = _columns(batch.header)
+    frame = _parse_fast(batch, columns)
     rejects = []
     if frame is None:
-        frame, rejects = _parse_checked(batch)
+        frame, rejects = _parse_checked(batch, columns)
     try:
         frame = classify_frame(frame, classifier, slowness)
     except Exception as error:  # the user's code: report which batch, keep the type

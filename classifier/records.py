@@ -40,44 +40,37 @@ def complete_prefix(data: bytes) -> int:
     """Length of the longest prefix of ``data`` that ends at a record boundary."""
     if QUOTE not in data:
         return data.rfind(NEWLINE) + 1
-    boundaries = _quoted_boundaries(data)
-    return boundaries[-1] if boundaries else 0
+    found = ends(data)
+    return found[-1] if found else 0
 
 
 def count(data: bytes) -> int:
     """Records in ``data``, which ends at a record boundary."""
-    if QUOTE not in data:
-        return data.count(NEWLINE)
-    return len(_quoted_boundaries(data))
+    return len(ends(data))
 
 
 def split_after(data: bytes, records: int) -> int:
     """Offset just past the ``records``-th record of ``data`` (or len(data) if fewer)."""
-    if QUOTE not in data:
-        offset = 0
-        for _ in range(records):
-            offset = data.find(NEWLINE, offset) + 1
-            if offset == 0:
-                return len(data)
-        return offset
     if records <= 0:
         return 0
-    boundaries = _quoted_boundaries(data)
-    return boundaries[records - 1] if records <= len(boundaries) else len(data)
+    found = ends(data)
+    return found[records - 1] if records <= len(found) else len(data)
+
+
+def whole_ends(payload: bytes) -> list[int]:
+    """``ends`` of a payload of whole records: what follows an unclosed quote is one record."""
+    found = ends(payload)
+    if payload and (not found or found[-1] != len(payload)):
+        found.append(len(payload))
+    return found
 
 
 def iter_records(data: bytes):
     """Each record of ``data``, newline included; what follows an unclosed quote is one record."""
-    if QUOTE not in data:
-        for line in data.split(NEWLINE)[:-1]:
-            yield line + NEWLINE
-        return
     start = 0
-    for end in _quoted_boundaries(data):
+    for end in whole_ends(data):
         yield data[start:end]
         start = end
-    if start < len(data):
-        yield data[start:]
 
 
 def terminated(payload: bytes) -> bytes:

@@ -32,15 +32,10 @@ class Batcher:
 
     def feed(self, payload: bytes):
         data = records.terminated(payload)
-        if self.header is None:
-            end = records.split_after(data, 1)
-            self.header, data = data[:end], data[end:]
-        ends = records.ends(data)
-        if data and (not ends or ends[-1] != len(data)):
-            ends.append(
-                len(data)
-            )  # an unclosed quote: one record to the end, for the worker to judge
+        ends = records.whole_ends(data)
         start = taken = 0
+        if self.header is None:
+            self.header, start, taken = data[: ends[0]], ends[0], 1
         while len(ends) - taken >= self.batch_rows - self._pending_records:
             taken += self.batch_rows - self._pending_records
             cut = ends[taken - 1]

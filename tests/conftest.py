@@ -2,6 +2,7 @@
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +11,24 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "collections"))
+
+
+def ansible_env(**extra) -> dict[str, str]:
+    """This environment without the caller's Ansible or burst settings, plus ``extra``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BURST_"))}
+    return {**clean, "ANSIBLE_NOCOLOR": "1", **{k: str(v) for k, v in extra.items()}}
+
+
+def ansible(tool: str, *args, cwd, timeout: float = 120, **env) -> subprocess.CompletedProcess:
+    """Run one of the venv's Ansible commands with ``ansible_env(**env)``."""
+    return subprocess.run(
+        [str(BIN / tool), *map(str, args)],
+        cwd=cwd,
+        env=ansible_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def free_ports(count: int) -> list[int]:

@@ -387,15 +387,8 @@ def test_a_sender_that_leaves_without_the_end_frame_fails_the_run(cluster, procs
 
 
 def test_header_only_input_gives_an_empty_result(cluster, procs, tmp_path):
-    input_csv = tmp_path / "input.csv"
-    input_csv.write_bytes(HEADER)
-    receiver, source, source_port, out = _start_receiver_and_source(procs, tmp_path, cluster)
-    sender = procs.start(
-        "sender", "classifier", "send", "--to", f"127.0.0.1:{source_port}", "--file", str(input_csv)
-    )
-    assert procs.wait("sender", sender) == 0, procs.log("sender")
-    assert procs.wait("source", source) == 0, procs.log("source")
-    assert procs.wait("receiver", receiver) == 0, procs.log("receiver")
+    returncode, out = _run_file(procs, tmp_path, cluster, HEADER)
+    assert returncode == 0, procs.log("receiver")
     assert (out / "results.csv").read_bytes() == HEADER.rstrip(b"\n") + b",CLASSIFICATION\n"
     manifest = json.loads((out / "manifest.json").read_text())
     assert (manifest["rows_in"], manifest["rows_out"], manifest["balanced"]) == (0, 0, True)

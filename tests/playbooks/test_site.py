@@ -1,6 +1,5 @@
 """site.yml end to end with provider local: results equal the single-process job's."""
 
-import os
 import subprocess
 import sys
 import threading
@@ -8,7 +7,7 @@ import threading
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, REPO, free_ports, open_listeners, processes_with_env
+from conftest import REPO, ansible, free_ports, open_listeners, processes_with_env
 
 
 def cluster_file(directory, **overrides):
@@ -35,14 +34,17 @@ def cluster_file(directory, **overrides):
     return path
 
 
-def site(path, *extra):
-    return subprocess.run(
-        [BIN / "ansible-playbook", "playbooks/site.yml", "-e", f"cluster_file={path}", *extra],
+def site(path, state_dir, *extra):
+    return ansible(
+        "ansible-playbook",
+        "playbooks/site.yml",
+        "-e",
+        f"cluster_file={path}",
+        *extra,
         cwd=REPO,
-        capture_output=True,
-        text=True,
         timeout=600,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        ANSIBLE_CONFIG=REPO / "ansible.cfg",
+        BURST_STATE_DIR=state_dir,
     )
 
 
@@ -101,7 +103,7 @@ def test_site_gives_the_single_process_answer_and_leaves_nothing(tmp_path, state
     watcher = threading.Thread(target=watch_ports)
     watcher.start()
     try:
-        result = site(path)
+        result = site(path, state_dir)
     finally:
         done.set()
         watcher.join()
@@ -143,7 +145,7 @@ def classify(frame, *, slowness):
 def test_a_classifier_that_raises_fails_the_run_and_still_tears_down(tmp_path, state_dir):
     (tmp_path / "cursed.py").write_text(FAILING_CLASSIFIER)
     path = cluster_file(tmp_path, job={"classifier": "cursed:classify"})
-    result = site(path)
+    result = site(path, state_dir)
     assert result.returncode != 0
     assert "ValueError: row 1500 is cursed" in result.stdout
     assert "batch starting at input line 1402" in result.stdout
@@ -166,7 +168,7 @@ def test_a_classifier_that_raises_fails_the_run_and_still_tears_down(tmp_path, s
     ],
 )
 def test_an_invalid_file_stops_before_anything_starts(tmp_path, state_dir, override, field):
-    result = site(cluster_file(tmp_path, **override))
+    result = site(cluster_file(tmp_path, **override), state_dir)
     assert result.returncode != 0
     assert field in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
@@ -175,7 +177,7 @@ def test_an_invalid_file_stops_before_anything_starts(tmp_path, state_dir, overr
 
 
 def test_check_mode_previews_and_starts_nothing(tmp_path, state_dir):
-    result = site(cluster_file(tmp_path), "--check")
+    result = site(cluster_file(tmp_path), state_dir, "--check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hosts: e2e-0 as initializer, e2e-1 as worker, e2e-metrics as metrics_host" in (
         result.stdout

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ansible
 from jsonschema import Draft202012Validator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -359,16 +359,14 @@ def test_validate_config_rejects_a_non_mapping(tmp_path):
 
 
 def run_ansible(tool, *args, cwd):
-    env = {
-        **{key: value for key, value in os.environ.items() if key != "ANSIBLE_CONFIG"},
-        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCAL_TEMP": str(cwd / ".ansible-tmp"),
-    }
-    return subprocess.run(
-        [str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    return ansible(
+        tool,
+        *args,
+        cwd=cwd,
+        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_LOCAL_TEMP=cwd / ".ansible-tmp",
     )
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import ansible
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 BIN = Path(sys.executable).parent
@@ -23,19 +23,13 @@ PLUGINS = [
 
 
 def ansible_doc(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    return subprocess.run(
-        [str(BIN / "ansible-doc"), *args],
+    return ansible(
+        "ansible-doc",
+        *args,
         cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=60,
+        ANSIBLE_COLLECTIONS_PATH=REPO / "collections",
+        ANSIBLE_LOCAL_TEMP=tmp_path / "ansible-tmp",
     )
 
 

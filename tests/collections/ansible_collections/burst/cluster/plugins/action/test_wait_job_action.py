@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ansible_env
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 BIN = Path(sys.executable).parent
@@ -38,15 +39,13 @@ def playbook(tmp_path: Path, **args) -> Path:
 
 
 def ansible_playbook(tmp_path: Path, play: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BURST_"))}
     config = tmp_path / "ansible.cfg"
     config.write_text("[defaults]\nretry_files_enabled = False\n", encoding="utf-8")
-    env.update(
-        ANSIBLE_CONFIG=str(config),
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
-        ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"),
-        ANSIBLE_NOCOLOR="1",
+    env = ansible_env(
+        ANSIBLE_CONFIG=config,
+        ANSIBLE_COLLECTIONS_PATH=REPO / "collections",
+        ANSIBLE_LOCAL_TEMP=tmp_path / "ansible-local",
+        ANSIBLE_REMOTE_TEMP=tmp_path / "ansible-remote",
     )
     command = [
         str(BIN / "ansible-playbook"),

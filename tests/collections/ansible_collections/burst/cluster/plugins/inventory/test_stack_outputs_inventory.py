@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import ansible
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 BIN = Path(sys.executable).parent
@@ -22,21 +21,15 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
 
 def inventory(tmp_path: Path, *args: str, state_dir: Path | None = None):
     """Run ansible-inventory from the repo root with the repo's ansible.cfg."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BURST_"))}
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    if state_dir is not None:
-        env["BURST_STATE_DIR"] = str(state_dir)
-    return subprocess.run(
-        [str(BIN / "ansible-inventory"), *args],
+    env = {"BURST_STATE_DIR": state_dir} if state_dir is not None else {}
+    return ansible(
+        "ansible-inventory",
+        *args,
         cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=60,
+        ANSIBLE_CONFIG=REPO / "ansible.cfg",
+        ANSIBLE_LOCAL_TEMP=tmp_path / "ansible-tmp",
+        **env,
     )
 
 
