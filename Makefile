@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean constraints
 
 run: $(READY)
 	$(BIN)/ansible-playbook playbooks/site.yml $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
@@ -21,12 +21,21 @@ lint: $(READY)
 
 venv: $(READY)
 
-$(READY): pyproject.toml
+$(READY): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "burst needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt -e '.[controller,test]'
 	touch $@
 
 clean:
 	rm -rf $(VENV) .burst .pytest_cache .ruff_cache
+
+# Pin every package again after a change to pyproject.toml, from a fresh environment.
+constraints:
+	rm -rf .constraints-venv
+	$(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install --quiet '.[controller,test]'
+	{ head -n 2 constraints.txt; .constraints-venv/bin/python -m pip freeze --exclude burst; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .constraints-venv

@@ -19,6 +19,11 @@ def _address(text: str) -> tuple[str, int]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m classifier", description=__doc__)
+    parser.add_argument(
+        "--exit-file",
+        type=Path,
+        help="write the exit status, and the error if any, to this file on exit",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="write the synthetic CSV to stdout")
@@ -57,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     rows = send.add_mutually_exclusive_group(required=True)
     rows.add_argument("--rows", type=int, help="synthetic rows")
     rows.add_argument("--file", help="a CSV file")
+    rows.add_argument("--s3", metavar="URL", help="a CSV object, s3://bucket/key")
     send.add_argument("--seed", type=int, default=0)
     send.add_argument(
         "--one-record-per-frame",
@@ -74,11 +80,18 @@ def main(argv=None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    error = None
     try:
-        return _command(args)
-    except (ValueError, OSError) as error:
-        logging.getLogger("burst").error("%s: %s", args.command, error)
-        return 2
+        status = _command(args)
+    except (ValueError, OSError) as problem:
+        error = f"{args.command}: {problem}"
+        logging.getLogger("burst").error("%s", error)
+        status = 2
+    if args.exit_file:
+        partial = args.exit_file.with_name(args.exit_file.name + ".partial")
+        partial.write_text(f"{status}\n{error or ''}\n", encoding="utf-8")
+        partial.replace(args.exit_file)
+    return status
 
 
 def _command(args) -> int:
@@ -114,6 +127,8 @@ def _command(args) -> int:
 
     if args.file:
         payloads = sender.file_payloads(args.file, args.one_record_per_frame)
+    elif args.s3:
+        payloads = sender.s3_payloads(args.s3, args.one_record_per_frame)
     else:
         payloads = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
     return sender.run(args.to, payloads, args.connect_timeout)

@@ -88,3 +88,33 @@ def open_listeners(marker: str) -> list[tuple[int, str]]:
             if state == "0A" and inode in inodes and not loopback:
                 found.append((inodes[inode], address))
     return found
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """moto's S3 server on loopback; this process and its children reach it through the env.
+
+    Yields a boto3 S3 client. AWS_* settings of the caller are replaced, never used.
+    """
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    (port,) = free_ports(1)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    settings = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield boto3.client("s3")
+    finally:
+        server.stop()

@@ -20,6 +20,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     SCHEMA_PATH,
     ClusterConfigError,
     load_cluster_file,
+    recheck,
     validate_config,
 )
 
@@ -118,7 +119,7 @@ def test_minimal_file_gets_every_default(tmp_path):
     assert config == {
         "name": "x",
         **DEFAULTS,
-        "results": {"dir": str(tmp_path / "output")},
+        "results": {"dir": str(tmp_path / "output"), "s3": None},
         "cluster_file": str(tmp_path / "cluster.yaml"),
         "base_dir": str(tmp_path),
     }
@@ -277,10 +278,82 @@ INVALID = [
         id="static-without-hosts",
     ),
     pytest.param(
-        "name: x\nprovider: aws\naws: {region: mars}\n",
+        "name: x\nprovider: aws\naws: {region: mars, ssh_cidr: 203.0.113.7/32}\n",
         "aws.region",
         ["'mars'", "matching"],
         id="bad-aws-region",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {region: eu-west-1}\n",
+        "aws.ssh_cidr",
+        ["missing — required"],
+        id="aws-without-ssh-cidr",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: 0.0.0.0/0}\n",
+        "aws.ssh_cidr",
+        ["'0.0.0.0/0'", "must not be open to the world"],
+        id="ssh-open-to-the-world",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: '::/0'}\n",
+        "aws.ssh_cidr",
+        ["'::/0'", "must not be open to the world"],
+        id="ssh-open-to-the-world-v6",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: 203.0.113.7/24}\n",
+        "aws.ssh_cidr",
+        ["'203.0.113.7/24'", "must be a CIDR block", "host bits set"],
+        id="ssh-cidr-with-host-bits",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: 203.0.113.7/32, instance_type: t2.micro}\n",
+        "aws.instance_type",
+        ["'t2.micro'", "must be one of: t3.medium"],
+        id="unknown-instance-type",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: 203.0.113.7/32, ami: ami-xyz}\n",
+        "aws.ami",
+        ["'ami-xyz'", "matching ^ami-", "or a mapping"],
+        id="bad-ami-id",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: 203.0.113.7/32, ami: {owner: '099720109477'}}\n",
+        "aws.ami.name",
+        ["missing — required"],
+        id="ami-lookup-without-name",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: 203.0.113.7/32, spot: {max_price: 0}}\n",
+        "aws.spot.max_price",
+        ["0", "above 0 and at most 100"],
+        id="spot-price-zero",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: 203.0.113.7/32, alerts: {sms: ['555-0100']}}\n",
+        "aws.alerts.sms[0]",
+        ["'555-0100'", "matching ^\\+[1-9]"],
+        id="sms-not-e164",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\njob: {timeout: 9000}\naws: {ssh_cidr: 203.0.113.7/32}\n",
+        "aws.max_lifetime",
+        ["7200", "must exceed job.timeout (9000 s)"],
+        id="lifetime-shorter-than-the-job",
+    ),
+    pytest.param(
+        "name: x\nprovider: aws\naws: {ssh_cidr: 203.0.113.7/32, state: 'http://x'}\n",
+        "aws.state",
+        ["'http://x'", "matching ^(file://"],
+        id="bad-pulumi-backend",
+    ),
+    pytest.param(
+        "name: x\nresults: {s3: 'my-bucket/out'}\n",
+        "results.s3",
+        ["'my-bucket/out'", "matching ^s3://"],
+        id="results-s3-without-scheme",
     ),
     pytest.param(
         "name: x\nsize: [1, 2\n",
@@ -462,3 +535,25 @@ def test_module_bypassing_the_action_fails_clearly(tmp_path):
     result = json.loads(done.stdout)
     assert result["failed"] is True
     assert "action plugin" in result["msg"]
+
+
+def test_aws_section_gets_its_defaults_and_a_state_beside_the_file(tmp_path):
+    config = load_cluster_file(
+        write(tmp_path, "name: x\nprovider: aws\naws: {ssh_cidr: '2001:db8::/48', spot: true}\n")
+    )
+    assert config["aws"] == {
+        "ssh_cidr": "2001:db8::/48",
+        "spot": True,
+        "region": "us-west-2",
+        "instance_type": "c5.xlarge",
+        "ami": {
+            "owner": "099720109477",
+            "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*",
+        },
+        "ssh_user": "ubuntu",
+        "max_lifetime": 7200,
+        "state": f"file://{tmp_path / '.burst' / 'pulumi'}",
+        "alerts": {"sms": [], "email": []},
+        "keep_stack": False,
+    }
+    assert recheck(config) == config

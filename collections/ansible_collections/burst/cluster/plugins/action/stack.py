@@ -1,9 +1,15 @@
-"""Action plugin of burst.cluster.stack: resolve the controller's state directory, then run it."""
+"""Action plugin of burst.cluster.stack: on the controller, check the config with the loader,
+resolve the state directory and the program's directory, then run the module."""
 
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    PROJECT_DIR,
+    ClusterConfigError,
+    recheck,
+)
 
 
 class ActionModule(ActionBase):
@@ -13,7 +19,13 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
+        try:
+            recheck(args.get("config"))
+        except ClusterConfigError as error:
+            result.update(failed=True, msg=str(error), problems=error.problems)
+            return result
         args["state_dir"] = stack_outputs.state_dir(args.get("state_dir"))
+        args.setdefault("project_dir", str(PROJECT_DIR))
         result.update(
             self._execute_module(
                 module_name="burst.cluster.stack", module_args=args, task_vars=task_vars

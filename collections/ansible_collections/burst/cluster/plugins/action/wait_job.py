@@ -28,6 +28,7 @@ class ActionModule(ActionBase):
             argument_spec={
                 "progress": {"type": "path", "required": True},
                 "pidfiles": {"type": "dict", "default": {}},
+                "exit_files": {"type": "dict", "default": {}},
                 "timeout": {"type": "float", "required": True},
                 "total_rows": {"type": "int"},
                 "poll": {"type": "float", "default": 1.0},
@@ -39,7 +40,7 @@ class ActionModule(ActionBase):
         while True:
             status = self._execute_module(
                 module_name="burst.cluster.job_status",
-                module_args={"progress": args["progress"], "pidfiles": args["pidfiles"]},
+                module_args={key: args[key] for key in ("progress", "pidfiles", "exit_files")},
                 task_vars=task_vars,
             )
             if status.get("failed"):
@@ -58,6 +59,16 @@ class ActionModule(ActionBase):
                     failed=True,
                     progress=progress,
                     msg=f"the run failed: {progress.get('error')}",
+                )
+            if status["exited"]:
+                return dict(
+                    result,
+                    failed=True,
+                    progress=progress,
+                    msg="; ".join(
+                        f"{name} exited with status {end['status']}: {end['error']}"
+                        for name, end in sorted(status["exited"].items())
+                    ),
                 )
             if status["dead"]:
                 return dict(

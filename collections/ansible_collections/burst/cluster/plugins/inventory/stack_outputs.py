@@ -13,6 +13,9 @@ description:
     C(workers) (every machine that runs Dask workers), C(metrics_host) (sender and
     receiver) and C(cluster) (all of them).
   - Provider C(local) hosts use C(ansible_connection=local) and the controller's Python.
+  - Other hosts are reached over SSH at their public DNS name (else private IP) with the
+    outputs' user and key; their host keys are accepted on first sight and kept in
+    C(known_hosts) in the state directory, never in the user's own.
   - Before the stack exists the inventory is empty.
   - The file must be named C(*.burst.yml) or C(*.burst.yaml).
 extends_documentation_fragment:
@@ -65,8 +68,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        outputs_file = stack_outputs.outputs_path(
-            stack_outputs.state_dir(self.get_option("state_dir"))
+        state_dir = stack_outputs.state_dir(self.get_option("state_dir"))
+        outputs_file = stack_outputs.outputs_path(state_dir)
+        # Machines are new each run: trust a host key on first sight, in the state dir only.
+        known_hosts = (
+            "-o StrictHostKeyChecking=accept-new"
+            f" -o UserKnownHostsFile={stack_outputs.known_hosts_path(state_dir)}"
         )
         try:
             outputs = stack_outputs.read(outputs_file)
@@ -89,7 +96,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                     ansible_connection="local", ansible_python_interpreter=sys.executable
                 )
             else:
-                hostvars.update(ansible_host=host["public_dns"] or host["private_ip"])
+                hostvars.update(
+                    ansible_host=host["public_dns"] or host["private_ip"],
+                    ansible_ssh_common_args=known_hosts,
+                )
                 if outputs["ssh_user"]:
                     hostvars["ansible_user"] = outputs["ssh_user"]
                 if outputs["ssh_key"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import ipaddress
 import json
 import os
 from collections.abc import Hashable
@@ -16,7 +17,9 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
-SCHEMA_PATH = Path(__file__).resolve().parents[6] / "schema" / "cluster.schema.json"
+PROJECT_DIR = Path(__file__).resolve().parents[6]
+SCHEMA_PATH = PROJECT_DIR / "schema" / "cluster.schema.json"
+DERIVED_KEYS = ("cluster_file", "base_dir")
 
 TOP_LEVEL = "(top level)"
 TYPE_NAMES = {
@@ -109,6 +112,14 @@ def validate_config(data, base_dir, cluster_file=None) -> dict:
     return config
 
 
+def recheck(config) -> dict:
+    """Validate a config this loader returned (and a caller may have changed) once more."""
+    if not isinstance(config, dict):
+        raise ClusterConfigError([f"{TOP_LEVEL}: {_show(config)} — must be a mapping"])
+    given = {key: value for key, value in config.items() if key not in DERIVED_KEYS}
+    return validate_config(given, config.get("base_dir", "."), config.get("cluster_file"))
+
+
 def _render(error) -> list[str]:
     path = list(error.absolute_path)
     if error.validator == "required":
@@ -142,9 +153,16 @@ def _allowed_keys(object_schema, instance) -> list[str]:
 def _describe(schema) -> str:
     if "enum" in schema:
         return "must be one of: " + ", ".join(str(value) for value in schema["enum"])
-    text = "must be " + _type_name(schema["type"])
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    if "pattern" in schema and len(types) > 1:  # e.g. an id string, or a mapping to look one up
+        others = _type_name([name for name in types if name != "string"])
+        return _describe({**schema, "type": "string"}) + f"; or {others}"
+    text = "must be " + _type_name(types)
     low, high = schema.get("minimum"), schema.get("maximum")
-    if low is not None and high is not None:
+    if "exclusiveMinimum" in schema:
+        text += f" above {schema['exclusiveMinimum']}"
+        text += f" and at most {high}" if high is not None else ""
+    elif low is not None and high is not None:
         text += f" from {low} to {high}"
     elif low is not None:
         text += f" of at least {low}"
@@ -203,6 +221,35 @@ def _cross_field_problems(config, base_dir) -> list[str]:
     results = config.get("results")
     if isinstance(results, dict) and isinstance(results.get("dir"), str) and results["dir"]:
         results["dir"] = _resolve(base_dir, results["dir"])
+    if provider == "aws" and isinstance(config.get("aws"), dict):
+        problems += _aws_problems(config["aws"], config.get("job"), base_dir)
+    return problems
+
+
+def _aws_problems(aws, job, base_dir) -> list[str]:
+    problems = []
+    cidr = aws.get("ssh_cidr")
+    if isinstance(cidr, str) and "/" in cidr:
+        try:
+            network = ipaddress.ip_network(cidr)
+        except ValueError as error:
+            problems.append(f"aws.ssh_cidr: {_show(cidr)} — must be a CIDR block ({error})")
+        else:
+            if network.prefixlen == 0:
+                problems.append(
+                    f"aws.ssh_cidr: {_show(cidr)} — must not be open to the world;"
+                    " give your own address, e.g. '203.0.113.7/32'"
+                )
+    lifetime = aws.get("max_lifetime")
+    timeout = job.get("timeout") if isinstance(job, dict) else None
+    if type(lifetime) is int and type(timeout) is int and lifetime <= timeout:
+        problems.append(
+            f"aws.max_lifetime: {lifetime} — must exceed job.timeout ({timeout} s),"
+            " or the machines end before the job may"
+        )
+    state = aws.get("state")
+    if isinstance(state, str) and state.startswith("file://") and len(state) > len("file://"):
+        aws["state"] = "file://" + _resolve(base_dir, state[len("file://") :])
     return problems
 
 

@@ -31,6 +31,11 @@ def outputs_path(directory: str) -> str:
     return os.path.join(directory, FILE_NAME)
 
 
+def known_hosts_path(directory: str) -> str:
+    """Host keys of the stack's machines, which stack absent removes with the stack."""
+    return os.path.join(directory, "known_hosts")
+
+
 def check(outputs) -> dict:
     """Raise ValueError naming what breaks the contract; return ``outputs``."""
     if not isinstance(outputs, dict):
@@ -82,13 +87,19 @@ def write(path: str, outputs: dict) -> None:
     os.replace(partial, path)
 
 
+def host_plan(config: dict) -> list[tuple[str, str]]:
+    """(name, role) of every machine of the cluster, in contract order, for every provider."""
+    name = config["name"]
+    plan = [(f"{name}-0", "initializer")]
+    plan += [(f"{name}-{index}", "worker") for index in range(1, config["size"])]
+    return plan + [(f"{name}-metrics", "metrics_host")]
+
+
 def local(config: dict, directory: str) -> dict:
     """The outputs of provider ``local``: every host is this machine."""
     name = config["name"]
-    roles = ["initializer"] + ["worker"] * (config["size"] - 1) + ["metrics_host"]
     hosts = []
-    for index, role in enumerate(roles):
-        host = f"{name}-metrics" if role == "metrics_host" else f"{name}-{index}"
+    for index, (host, role) in enumerate(host_plan(config)):
         hosts.append(
             {
                 "name": host,

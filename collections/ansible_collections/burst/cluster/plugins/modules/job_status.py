@@ -18,7 +18,14 @@ options:
     type: path
     required: true
   pidfiles:
-    description: Components to check, as name to pid file.
+    description: Components that must run until the job ends, as name to pid file.
+    type: dict
+    default: {}
+  exit_files:
+    description:
+      - Components that may end before the job does, as name to the file their
+        C(python -m classifier --exit-file) writes on exit (status, then the error).
+      - One that exited with a status other than 0 is reported in C(exited).
     type: dict
     default: {}
 attributes:
@@ -48,6 +55,11 @@ dead:
   returned: always
   type: list
   elements: str
+exited:
+  description: Components of O(exit_files) that failed, as name to status and error.
+  returned: always
+  type: dict
+  sample: {"sender": {"status": 2, "error": "send: cannot read s3://rows/a.csv: ..."}}
 """
 
 import json
@@ -61,6 +73,7 @@ def main():
         argument_spec={
             "progress": {"type": "path", "required": True},
             "pidfiles": {"type": "dict", "default": {}},
+            "exit_files": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -74,7 +87,16 @@ def main():
         for name, pidfile in module.params["pidfiles"].items()
         if not processes.alive(processes.read_pid(pidfile))
     )
-    module.exit_json(changed=False, progress=progress, dead=dead)
+    exited = {}
+    for name, path in module.params["exit_files"].items():
+        try:
+            with open(path, encoding="utf-8") as stream:
+                status, _, error = stream.read().partition("\n")
+        except FileNotFoundError:
+            continue
+        if status.strip() != "0":
+            exited[name] = {"status": int(status), "error": error.strip()}
+    module.exit_json(changed=False, progress=progress, dead=dead, exited=exited)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,24 @@ description:
   - Makes the machines of the cluster that C(burst.cluster.config) returned and writes the
     stack outputs (one entry per host with name, role, instance id, private IP, public DNS
     and work directory) to C(stack-outputs.json) in the state directory, where the
-    C(burst.cluster.stack_outputs) inventory plugin reads them.
+    C(burst.cluster.stack_outputs) inventory plugin reads them, whatever the provider.
   - For provider C(local) every host is this machine and nothing is provisioned.
-  - C(state=absent) removes the outputs and the hosts' work directories.
+  - For provider C(aws) it drives the Pulumi program in C(infra/) through Pulumi's
+    Automation API in the stack named after the cluster, in the backend C(aws.state).
+    C(state=present) runs C(pulumi up), check mode runs C(pulumi preview) and returns the
+    change summary, C(state=absent) runs C(pulumi destroy) and removes the stack (unless
+    C(aws.keep_stack) is set). The engine's output is appended to C(logs/pulumi.log) in the
+    state directory as it comes.
+  - It makes the cluster's SSH key pair under C(ssh/) in the state directory (private key
+    mode 0600) and passes the public key to the program.
+  - It checks the config with the cluster file loader first, on the controller, then that
+    the Pulumi CLI and AWS credentials are there, and fails with what to install or set
+    before Pulumi runs.
 version_added: 0.1.0
 author: burst
+requirements:
+  - For provider C(aws) the Pulumi CLI on PATH, the C(pulumi) and C(pulumi-aws) Python
+    packages, and AWS credentials.
 options:
   config:
     description: The normalised cluster config, as C(burst.cluster.config) returns it.
@@ -27,12 +40,19 @@ options:
     default: present
   state_dir:
     description:
-      - Where the controller keeps the stack outputs.
+      - Where the controller keeps the stack outputs, SSH key and logs.
       - Defaults to C($BURST_STATE_DIR), else C(.burst) in the current directory.
+    type: path
+  project_dir:
+    description:
+      - The burst checkout whose C(infra/) holds the Pulumi program; needed by C(aws).
+      - The action plugin sets it to the checkout this collection is in.
     type: path
 attributes:
   check_mode:
     support: full
+    details: With provider C(aws) a preview creates the stack's record in the backend if
+      it is missing, as Pulumi needs one to preview; no resource is made.
   diff_mode:
     support: none
 """
@@ -52,12 +72,24 @@ EXAMPLES = r"""
 
 RETURN = r"""
 outputs:
-  description: The stack outputs (present) or the outputs removed (absent).
+  description:
+    - The stack outputs (present), the outputs removed (absent).
+    - In check mode with provider C(aws), the current outputs, or the planned hosts'
+      names and roles when there is no stack yet.
   returned: always
   type: dict
 outputs_file:
   description: Where the outputs are written.
   returned: always
+  type: str
+changes:
+  description: Resources per operation (create, update, delete, same, ...), from Pulumi.
+  returned: provider aws
+  type: dict
+  sample: {"create": 9}
+engine_log:
+  description: The file the Pulumi engine's output was appended to.
+  returned: provider aws
   type: str
 """
 
@@ -65,7 +97,7 @@ import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils import pulumi_stack, stack_outputs
 
 
 def main():
@@ -74,19 +106,26 @@ def main():
             "config": {"type": "dict", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "state_dir": {"type": "path"},
+            "project_dir": {"type": "path"},
         },
         supports_check_mode=True,
     )
     config = module.params["config"]
     directory = stack_outputs.state_dir(module.params["state_dir"])
     path = stack_outputs.outputs_path(directory)
-    provider = config.get("provider")
-    if provider != "local":
-        module.fail_json(
-            msg=f"provider: {provider!r} is not supported by this version of "
-            "burst.cluster.stack; use provider: local",
-            outputs_file=path,
-        )
+    provider = config["provider"]
+    if provider == "local":
+        local(module, config, directory, path)
+    elif provider == "aws":
+        aws(module, config, directory, path)
+    module.fail_json(
+        msg=f"provider: {provider!r} is not supported by this version of "
+        "burst.cluster.stack; use provider: local or aws",
+        outputs_file=path,
+    )
+
+
+def local(module, config, directory, path):
     current = stack_outputs.read(path)
     if module.params["state"] == "absent":
         if current and not module.check_mode:
@@ -99,6 +138,55 @@ def main():
     if changed and not module.check_mode:
         stack_outputs.write(path, wanted)
     module.exit_json(changed=changed, outputs=wanted, outputs_file=path)
+
+
+def aws(module, config, directory, path):
+    current = stack_outputs.read(path)
+    infra_dir = os.path.join(module.params["project_dir"] or ".", "infra")
+    cluster_stack = pulumi_stack.ClusterStack(config, directory, infra_dir)
+    result = {"outputs_file": path, "engine_log": cluster_stack.log_path}
+    absent = module.params["state"] == "absent"
+    if absent and config["aws"]["keep_stack"]:
+        module.exit_json(
+            changed=False, outputs=current or {}, msg="aws.keep_stack is set: stack kept", **result
+        )
+    try:
+        if config.get("cluster_file") is None:
+            raise pulumi_stack.StackError("config: the program in infra/ needs the cluster file")
+        pulumi_stack.preflight(config["aws"]["region"])
+        if absent and module.check_mode:
+            module.exit_json(changed=current is not None, outputs=current or {}, **result)
+        if absent:
+            changes = cluster_stack.destroy()
+            for leftover in (path, stack_outputs.known_hosts_path(directory)):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            module.exit_json(
+                changed=changes is not None, outputs=current or {}, changes=changes or {}, **result
+            )
+        if module.check_mode:
+            changes = cluster_stack.preview()
+            planned = {
+                "cluster": config["name"],
+                "provider": "aws",
+                "hosts": [{"name": n, "role": r} for n, r in stack_outputs.host_plan(config)],
+            }
+            module.exit_json(
+                changed=any(op != "same" for op in changes),
+                outputs=current or planned,
+                changes=changes,
+                **result,
+            )
+        outputs, changes = cluster_stack.up()
+    except pulumi_stack.StackError as error:
+        module.fail_json(msg=str(error), **result)
+    try:
+        stack_outputs.write(path, outputs)
+    except ValueError as error:
+        module.fail_json(msg=f"the program in infra/ broke the outputs contract: {error}", **result)
+    module.exit_json(
+        changed=any(op != "same" for op in changes), outputs=outputs, changes=changes, **result
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,14 @@ options:
     type: path
     required: true
   pidfiles:
-    description: Components to watch, as name to pid file.
+    description: Components that must run until the job ends, as name to pid file.
+    type: dict
+    default: {}
+  exit_files:
+    description:
+      - Components that may end before the job does, as name to the file that
+        C(python -m classifier --exit-file) writes; one that exits with an error fails
+        the wait with that error.
     type: dict
     default: {}
   timeout:
@@ -49,6 +56,8 @@ EXAMPLES = r"""
     progress: "{{ receiver_out }}/progress.json"
     pidfiles:
       receiver: "{{ run_dir }}/receiver.pid"
+    exit_files:
+      sender: "{{ run_dir }}/sender.exit"
     timeout: 3600
     total_rows: 100000
 """

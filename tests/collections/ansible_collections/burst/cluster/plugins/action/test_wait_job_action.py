@@ -161,6 +161,40 @@ def test_dead_watched_process_fails_naming_the_component(tmp_path, run_playbook)
     assert "receiver died before the run finished" in output
 
 
+def test_a_component_that_exits_with_an_error_fails_the_wait_with_it(tmp_path, run_playbook):
+    _, finish = run_playbook
+    progress = tmp_path / "progress.json"
+    write_progress(progress, state="running", rows_out=0, started_at=time.time())
+    exit_file = tmp_path / "sender.exit"
+    done = subprocess.run(
+        [sys.executable, "-m", "classifier", "--exit-file", exit_file, "send"]
+        + ["--to", "127.0.0.1:9", "--file", str(tmp_path / "gone.csv")],
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    finished = tmp_path / "generate.exit"
+    subprocess.run(
+        [sys.executable, "-m", "classifier", "--exit-file", finished, "generate", "--rows", "1"],
+        capture_output=True,
+        cwd=REPO,
+        check=True,
+        timeout=60,
+    )
+    play = playbook(
+        tmp_path,
+        progress=str(progress),
+        exit_files={"sender": str(exit_file), "generator": str(finished)},
+        timeout=30,
+        poll=0.2,
+    )
+    code, output = finish(play)
+    assert code != 0, output
+    assert "sender exited with status 2: send: [Errno 2] No such file or directory" in output
+    assert "generator" not in output
+
+
 def test_run_that_never_ends_fails_with_job_timeout(tmp_path, run_playbook):
     _, finish = run_playbook
     progress = tmp_path / "progress.json"

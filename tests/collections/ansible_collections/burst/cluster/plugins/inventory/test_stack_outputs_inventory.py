@@ -155,6 +155,9 @@ def test_static_outputs_reach_hosts_over_ssh(tmp_path):
         assert "ansible_connection" not in hv
         assert "ansible_python_interpreter" not in hv
         assert hv["burst_provider"] == "static"
+        assert hv["ansible_ssh_common_args"] == (
+            f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={state_dir / 'known_hosts'}"
+        )
 
 
 def test_static_outputs_without_user_or_key_set_neither(tmp_path):

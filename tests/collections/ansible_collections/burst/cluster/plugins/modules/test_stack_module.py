@@ -113,11 +113,11 @@ def test_check_mode_absent_removes_nothing(run, config, state_dir):
     assert workdir.is_dir()
 
 
-def test_provider_aws_fails_naming_the_provider(run, tmp_path, state_dir):
+def test_provider_static_fails_naming_the_provider(run, tmp_path, state_dir):
     config = validate_config(
-        {"name": "cloud", "provider": "aws", "size": 2, "aws": {"region": "eu-west-1"}}, tmp_path
+        {"name": "rack", "provider": "static", "static": {"hosts": ["10.77.0.2"]}}, tmp_path
     )
     result = run(config=config, state_dir=str(state_dir))
     assert result["failed"] is True
-    assert "provider" in result["msg"] and "'aws'" in result["msg"]
+    assert "provider: 'static' is not supported" in result["msg"]
     assert not outputs_file(state_dir).exists()

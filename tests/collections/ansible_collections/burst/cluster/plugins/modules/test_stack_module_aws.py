@@ -1,0 +1,305 @@
+"""burst.cluster.stack with provider aws, up to the Automation API boundary.
+
+The Pulumi CLI cannot be installed here, so ``pulumi.automation``'s stack functions are
+replaced by a recorder that answers as the Automation API does, with its own result types;
+its ``up`` runs the program in infra/ on Pulumi's mock runtime for the outputs.
+A ``pulumi`` file on PATH satisfies the module's check for the CLI; it fails if run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pulumi
+import pytest
+from module_runner import runner
+from pulumi import automation as auto
+
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
+sys.path[:0] = [str(REPO / "collections"), str(REPO / "infra"), str(REPO / "tests" / "infra")]
+
+import cluster_resources  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+    load_cluster_file,
+)
+from ansible_collections.burst.cluster.plugins.modules import stack  # noqa: E402
+from infra_mocks import RecordingMocks, resolve  # noqa: E402
+
+PUBLIC_KEY = "burst:sshPublicKey"
+CLUSTER = """\
+name: cloud
+provider: aws
+size: 3
+aws:
+  region: eu-west-1
+  instance_type: c5.large
+  ami: ami-0123456789abcdef0
+  ssh_cidr: 203.0.113.7/32
+  state: file://pulumi-state
+"""
+
+
+def summary(changes):
+    now = datetime.datetime.now(datetime.UTC)
+    return auto.UpdateSummary(
+        kind="update",
+        start_time=now,
+        message="",
+        environment={},
+        config={},
+        result="succeeded",
+        end_time=now,
+        resource_changes=changes,
+    )
+
+
+def program_outputs(config, public_key):
+    """What the program in infra/ exports for ``config``, run on Pulumi's mock runtime."""
+    pulumi.runtime.reset_options()
+    pulumi.runtime.set_mocks(RecordingMocks(), project="burst", stack=config["name"], preview=False)
+    try:
+        return resolve(lambda: cluster_resources.declare(config, public_key))
+    finally:
+        pulumi.runtime.reset_options()
+
+
+class Workspace:
+    """Records what the module asks of Pulumi; answers with the Automation API's types."""
+
+    def __init__(self):
+        self.calls = []
+        self.stacks = set()
+        self.fail_with = None
+
+    def create_or_select_stack(self, stack_name, work_dir=None, opts=None, **_):
+        self.calls.append(("create_or_select_stack", stack_name, work_dir, dict(opts.env_vars)))
+        self.stacks.add(stack_name)
+        return Stack(self, stack_name)
+
+    def select_stack(self, stack_name, work_dir=None, opts=None, **_):
+        self.calls.append(("select_stack", stack_name, work_dir, dict(opts.env_vars)))
+        if stack_name not in self.stacks:
+            raise auto.StackNotFoundError(Exception(f"no stack named '{stack_name}' found"))
+        return Stack(self, stack_name)
+
+
+class Stack:
+    def __init__(self, workspace, name):
+        self.workspace, self.name = workspace, name
+
+    def _engine(self, operation, on_output):
+        self.workspace.calls.append((operation, self.name))
+        on_output(f"{operation.capitalize()} (organization/burst/{self.name})")
+        if self.workspace.fail_with:
+            raise auto.CommandError(auto.CommandResult("", self.workspace.fail_with, 255))
+
+    def set_config(self, key, value, **_):
+        self.workspace.calls.append(("set_config", key, value.value))
+
+    def up(self, on_output=None, refresh=False, **_):
+        assert refresh, "up must refresh first"
+        self._engine("up", on_output)
+        config = load_cluster_file(self.workspace.calls[0][3]["BURST_CLUSTER_FILE"])
+        public_key = [c[2] for c in self.workspace.calls if c[:2] == ("set_config", PUBLIC_KEY)][-1]
+        exported = program_outputs(config, public_key)
+        outputs = {k: auto.OutputValue(v, False) for k, v in exported.items()}
+        return auto.UpResult("", "", summary({auto.OpType.CREATE: 9}), outputs)
+
+    def preview(self, on_output=None, **_):
+        self._engine("preview", on_output)
+        return auto.PreviewResult("", "", {auto.OpType.CREATE: 9, auto.OpType.SAME: 0})
+
+    def destroy(self, on_output=None, remove=False, **_):
+        self._engine("destroy", on_output)
+        if remove:
+            self.workspace.stacks.discard(self.name)
+        return auto.DestroyResult("", "", summary({auto.OpType.DELETE: 9}))
+
+
+@pytest.fixture
+def workspace(monkeypatch):
+    recorder = Workspace()
+    monkeypatch.setattr(auto, "create_or_select_stack", recorder.create_or_select_stack)
+    monkeypatch.setattr(auto, "select_stack", recorder.select_stack)
+    return recorder
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """A ``pulumi`` on PATH that fails loudly if the module ever runs it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pulumi = bin_dir / "pulumi"
+    pulumi.write_text("#!/bin/sh\necho 'pulumi must not run in this test' >&2\nexit 3\n")
+    pulumi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return pulumi
+
+
+def forget_credentials(monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def credentials(monkeypatch, tmp_path):
+    forget_credentials(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+
+
+@pytest.fixture
+def config(tmp_path):
+    cluster_file = tmp_path / "cluster.yaml"
+    cluster_file.write_text(CLUSTER, encoding="utf-8")
+    return load_cluster_file(cluster_file)
+
+
+@pytest.fixture
+def run(monkeypatch):
+    module = runner(monkeypatch, stack.main)
+    return lambda **args: module(project_dir=str(REPO), **args)
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    return tmp_path / "state"
+
+
+def operations(workspace):
+    return [call[0] for call in workspace.calls if call[0] in ("up", "preview", "destroy")]
+
+
+def test_present_runs_up_and_writes_the_outputs(
+    run, workspace, cli, credentials, config, state_dir
+):
+    result = run(config=config, state="present", state_dir=str(state_dir))
+    assert result["failed"] is False, result
+    assert result["changed"] is True
+    assert result["changes"] == {"create": 9}
+    assert operations(workspace) == ["up"]
+    opened = workspace.calls[0]
+    assert opened[:3] == ("create_or_select_stack", "cloud", str(REPO / "infra"))
+    env = opened[3]
+    assert env["BURST_CLUSTER_FILE"] == config["cluster_file"]
+    assert env["PULUMI_BACKEND_URL"] == "file://" + str(Path(config["base_dir"]) / "pulumi-state")
+    assert Path(env["PULUMI_BACKEND_URL"][len("file://") :]).is_dir()
+
+    written = json.loads((state_dir / "stack-outputs.json").read_text(encoding="utf-8"))
+    assert result["outputs"] == written
+    assert stack_outputs.check(written) is written
+    assert [h["role"] for h in written["hosts"]] == [
+        "initializer",
+        "worker",
+        "worker",
+        "metrics_host",
+    ]
+    assert all(h["instance_id"].startswith("i-") and h["public_dns"] for h in written["hosts"])
+    assert written["alarm_topic"].startswith("arn:aws:sns:")
+    private_key = Path(written["ssh_key"])
+    assert private_key.parent == state_dir / "ssh"
+    assert stat.S_IMODE(private_key.stat().st_mode) == 0o600
+    assert private_key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    public_key = Path(f"{private_key}.pub").read_text().strip()
+    assert public_key.startswith("ssh-ed25519 ")
+    assert ("set_config", PUBLIC_KEY, public_key) in workspace.calls
+    log = Path(result["engine_log"]).read_text()
+    assert "--- pulumi up cloud" in log and "Up (organization/burst/cloud)" in log
+
+
+def test_the_key_is_kept_across_runs(run, workspace, cli, credentials, config, state_dir):
+    run(config=config, state="present", state_dir=str(state_dir))
+    first = [c for c in workspace.calls if c[0] == "set_config"]
+    run(config=config, state="present", state_dir=str(state_dir))
+    second = [c for c in workspace.calls if c[0] == "set_config"]
+    assert second == first * 2
+
+
+def test_check_mode_previews_and_writes_nothing(
+    run, workspace, cli, credentials, config, state_dir
+):
+    result = run(check_mode=True, config=config, state="present", state_dir=str(state_dir))
+    assert result["failed"] is False, result
+    assert operations(workspace) == ["preview"]
+    assert result["changes"] == {"create": 9}
+    assert result["changed"] is True
+    assert [(h["name"], h["role"]) for h in result["outputs"]["hosts"]] == [
+        ("cloud-0", "initializer"),
+        ("cloud-1", "worker"),
+        ("cloud-2", "worker"),
+        ("cloud-metrics", "metrics_host"),
+    ]
+    assert not (state_dir / "stack-outputs.json").exists()
+
+
+def test_absent_destroys_and_removes_the_stack(run, workspace, cli, credentials, config, state_dir):
+    run(config=config, state="present", state_dir=str(state_dir))
+    key = Path(json.loads((state_dir / "stack-outputs.json").read_text())["ssh_key"])
+    result = run(config=config, state="absent", state_dir=str(state_dir))
+    assert result["failed"] is False, result
+    assert result["changed"] is True
+    assert result["changes"] == {"delete": 9}
+    assert operations(workspace) == ["up", "destroy"]
+    assert workspace.stacks == set()
+    assert not (state_dir / "stack-outputs.json").exists()
+    assert not key.exists() and not Path(f"{key}.pub").exists()
+
+    again = run(config=config, state="absent", state_dir=str(state_dir))
+    assert again["failed"] is False and again["changed"] is False
+    assert operations(workspace) == ["up", "destroy"]
+
+
+def test_keep_stack_skips_the_destroy(run, workspace, cli, credentials, tmp_path, state_dir):
+    cluster_file = tmp_path / "keep.yaml"
+    cluster_file.write_text(CLUSTER + "  keep_stack: true\n", encoding="utf-8")
+    config = load_cluster_file(cluster_file)
+    run(config=config, state="present", state_dir=str(state_dir))
+    result = run(config=config, state="absent", state_dir=str(state_dir))
+    assert result["failed"] is False and result["changed"] is False
+    assert "keep_stack" in result["msg"]
+    assert operations(workspace) == ["up"]
+    assert (state_dir / "stack-outputs.json").exists()
+
+
+def test_a_missing_cli_fails_before_pulumi_with_what_to_install(
+    run, workspace, credentials, config, state_dir, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for state in ("present", "absent"):
+        result = run(config=config, state=state, state_dir=str(state_dir))
+        assert result["failed"] is True
+        assert result["msg"].startswith("the Pulumi CLI is not on PATH: install it")
+        assert "Traceback" not in result["msg"]
+    assert workspace.calls == []
+
+
+def test_missing_credentials_fail_before_pulumi_with_what_to_set(
+    run, workspace, cli, config, state_dir, monkeypatch, tmp_path
+):
+    forget_credentials(monkeypatch, tmp_path)
+    result = run(config=config, state="present", state_dir=str(state_dir))
+    assert result["failed"] is True
+    assert result["msg"].startswith("no AWS credentials found: set AWS_PROFILE")
+    assert workspace.calls == []
+    assert not (state_dir / "ssh").exists()
+
+
+def test_a_failing_engine_names_the_log_and_the_error(
+    run, workspace, cli, credentials, config, state_dir
+):
+    workspace.fail_with = "error: creating EC2 Instance: UnauthorizedOperation: not allowed"
+    result = run(config=config, state="present", state_dir=str(state_dir))
+    assert result["failed"] is True
+    assert result["msg"].startswith("pulumi up failed (engine log: ")
+    assert "UnauthorizedOperation: not allowed" in result["msg"]
+    assert not (state_dir / "stack-outputs.json").exists()
