@@ -1,5 +1,6 @@
 # burst: `make run` runs the job of cluster.yaml; `make test` runs every test.
-# Both first build a virtual environment from python3 (3.11 or newer) and pyproject.toml.
+# `make preview` shows what a run would make; `make down` removes a cluster left up.
+# Each first builds a virtual environment from python3 (3.11 or newer) and pyproject.toml.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,10 +8,18 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: run test lint venv clean constraints
+.PHONY: run preview down test lint venv clean constraints
+
+CLUSTER_ARG = $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
 
 run: $(READY)
-	$(BIN)/ansible-playbook playbooks/site.yml $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
+	$(BIN)/ansible-playbook playbooks/site.yml $(CLUSTER_ARG)
+
+preview: $(READY)
+	$(BIN)/ansible-playbook playbooks/site.yml --check $(CLUSTER_ARG)
+
+down: $(READY)
+	$(BIN)/ansible-playbook playbooks/down.yml $(CLUSTER_ARG)
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)

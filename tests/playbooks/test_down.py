@@ -1,0 +1,66 @@
+"""down.yml removes what a run left up, whatever keep_stack says."""
+
+import json
+import os
+
+from conftest import BIN, REPO, ansible
+from site_runs import cluster_file
+
+
+def playbook(name, path, state_dir, **env):
+    return ansible(
+        "ansible-playbook",
+        f"playbooks/{name}",
+        "-e",
+        f"cluster_file={path}",
+        cwd=REPO,
+        ANSIBLE_CONFIG=REPO / "ansible.cfg",
+        BURST_STATE_DIR=state_dir,
+        **env,
+    )
+
+
+def test_down_removes_a_local_stack(tmp_path, state_dir):
+    path = cluster_file(tmp_path)
+    up = tmp_path / "up.yml"
+    up.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "Up",
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {"burst.cluster.config": {"path": str(path)}, "register": "loaded"},
+                        {"burst.cluster.stack": {"config": "{{ loaded.config }}"}},
+                    ],
+                }
+            ]
+        )
+    )
+    made = ansible(
+        "ansible-playbook",
+        up,
+        cwd=REPO,
+        ANSIBLE_CONFIG=REPO / "ansible.cfg",
+        BURST_STATE_DIR=state_dir,
+    )
+    assert made.returncode == 0, made.stdout
+    assert (state_dir / "stack-outputs.json").is_file()
+
+    done = playbook("down.yml", path, state_dir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "changed=1" in done.stdout
+    assert not (state_dir / "stack-outputs.json").exists()
+
+
+def test_down_on_aws_overrides_keep_stack_and_needs_the_cli(tmp_path, state_dir):
+    path = cluster_file(
+        tmp_path,
+        provider="aws",
+        aws={"ssh_cidr": "203.0.113.7/32", "keep_stack": True, "state": "file://pulumi"},
+    )
+    done = playbook("down.yml", path, state_dir, PATH=f"{BIN}{os.pathsep}/usr/bin:/bin")
+    assert done.returncode != 0
+    assert "keep_stack is set" not in done.stdout
+    assert "the Pulumi CLI is not on PATH: install it" in done.stdout
