@@ -101,6 +101,7 @@ def test_check_mode_previews_and_starts_nothing(tmp_path, state_dir):
         result.stdout
     )
     assert "source: kind=synthetic, rows=3000, seed=11" in result.stdout
+    assert "resources: none to make (provider local)" in result.stdout
     assert not (state_dir / "stack-outputs.json").exists()
     assert not (tmp_path / "output").exists()
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
