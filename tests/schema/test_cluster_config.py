@@ -350,6 +350,18 @@ INVALID = [
         id="bad-pulumi-backend",
     ),
     pytest.param(
+        "name: x\nprovider: static\nsize: 3\nstatic: {hosts: [10.77.0.10, 10.77.0.11]}\n",
+        "static.hosts",
+        ["2 host(s)", "at least size (3)"],
+        id="static-fewer-hosts-than-size",
+    ),
+    pytest.param(
+        "name: x\nprovider: static\nstatic: {hosts: [10.77.0.10], ssh_key: keys/none}\n",
+        "static.ssh_key",
+        ["'keys/none'", "must name an existing file"],
+        id="static-key-missing",
+    ),
+    pytest.param(
         "name: x\nresults: {s3: 'my-bucket/out'}\n",
         "results.s3",
         ["'my-bucket/out'", "matching ^s3://"],

@@ -223,6 +223,26 @@ def _cross_field_problems(config, base_dir) -> list[str]:
         results["dir"] = _resolve(base_dir, results["dir"])
     if provider == "aws" and isinstance(config.get("aws"), dict):
         problems += _aws_problems(config["aws"], config.get("job"), base_dir)
+    if provider == "static" and isinstance(config.get("static"), dict):
+        problems += _static_problems(config["static"], config.get("size"), base_dir)
+    return problems
+
+
+def _static_problems(static, size, base_dir) -> list[str]:
+    problems = []
+    hosts = static.get("hosts")
+    if isinstance(hosts, list) and hosts and type(size) is int and len(hosts) < size:
+        problems.append(
+            f"static.hosts: {len(hosts)} host(s) — must list at least size ({size}) machines"
+        )
+    key = static.get("ssh_key")
+    if isinstance(key, str) and key:
+        static["ssh_key"] = _resolve(base_dir, key)
+        if not os.path.isfile(static["ssh_key"]):
+            problems.append(
+                f"static.ssh_key: {_show(key)} — must name an existing file"
+                f" (looked for {static['ssh_key']})"
+            )
     return problems
 
 

@@ -87,6 +87,39 @@ def write(path: str, outputs: dict) -> None:
     os.replace(partial, path)
 
 
+def static(config: dict) -> dict:
+    """The outputs of provider ``static``: the listed machines, in the order they are listed.
+
+    When no machine is left for the metrics host, the initializer is it too: one machine
+    under two host names, each with its own work directory.
+    """
+    name, settings, size = config["name"], config["static"], config["size"]
+    addresses = settings["hosts"][: size + 1]
+    addresses += addresses[:1] * (size + 1 - len(addresses))
+    hosts = [
+        {
+            "name": host,
+            "role": role,
+            "instance_id": f"static-{index}",
+            "private_ip": address,
+            "public_dns": address,
+            "workdir": f"{settings['workdir'].rstrip('/')}/{name}/{host}",
+        }
+        for index, ((host, role), address) in enumerate(
+            zip(host_plan(config), addresses, strict=True)
+        )
+    ]
+    return {
+        "cluster": name,
+        "provider": "static",
+        "ssh_user": settings["user"],
+        "ssh_key": settings["ssh_key"],
+        "dashboard_url": f"http://{addresses[0]}:{config['ports']['dashboard']}/status",
+        "alarm_topic": None,
+        "hosts": hosts,
+    }
+
+
 def host_plan(config: dict) -> list[tuple[str, str]]:
     """(name, role) of every machine of the cluster, in contract order, for every provider."""
     name = config["name"]

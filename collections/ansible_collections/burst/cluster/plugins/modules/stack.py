@@ -11,7 +11,13 @@ description:
     stack outputs (one entry per host with name, role, instance id, private IP, public DNS
     and work directory) to C(stack-outputs.json) in the state directory, where the
     C(burst.cluster.stack_outputs) inventory plugin reads them, whatever the provider.
-  - For provider C(local) every host is this machine and nothing is provisioned.
+  - For provider C(local) every host is this machine and nothing is provisioned;
+    C(state=absent) removes the outputs and the hosts' work directories.
+  - For provider C(static) the hosts are the machines C(static.hosts) lists; nothing is
+    provisioned. The first C(size) run workers, the first of them is the initializer; the
+    next, if listed, is the metrics host, else the initializer is the metrics host too,
+    under a second host name with its own work directory. C(state=absent) removes the
+    outputs and the saved host keys.
   - For provider C(aws) it drives the Pulumi program in C(infra/) through Pulumi's
     Automation API in the stack named after the cluster, in the backend C(aws.state).
     C(state=present) runs C(pulumi up), check mode runs C(pulumi preview) and returns the
@@ -114,26 +120,24 @@ def main():
     directory = stack_outputs.state_dir(module.params["state_dir"])
     path = stack_outputs.outputs_path(directory)
     provider = config["provider"]
-    if provider == "local":
-        local(module, config, directory, path)
-    elif provider == "aws":
+    if provider == "aws":
         aws(module, config, directory, path)
-    module.fail_json(
-        msg=f"provider: {provider!r} is not supported by this version of "
-        "burst.cluster.stack; use provider: local or aws",
-        outputs_file=path,
-    )
+    existing(module, config, directory, path)
 
 
-def local(module, config, directory, path):
+def existing(module, config, directory, path):
+    """Providers local and static: the machines exist; only the outputs are made."""
     current = stack_outputs.read(path)
+    local = config["provider"] == "local"
     if module.params["state"] == "absent":
         if current and not module.check_mode:
-            for host in current["hosts"]:
+            for host in current["hosts"] if local else []:
                 shutil.rmtree(host["workdir"], ignore_errors=True)
-            os.remove(path)
+            for leftover in (path, stack_outputs.known_hosts_path(directory)):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
         module.exit_json(changed=current is not None, outputs=current or {}, outputs_file=path)
-    wanted = stack_outputs.local(config, directory)
+    wanted = stack_outputs.local(config, directory) if local else stack_outputs.static(config)
     changed = current != wanted
     if changed and not module.check_mode:
         stack_outputs.write(path, wanted)

@@ -113,11 +113,56 @@ def test_check_mode_absent_removes_nothing(run, config, state_dir):
     assert workdir.is_dir()
 
 
-def test_provider_static_fails_naming_the_provider(run, tmp_path, state_dir):
-    config = validate_config(
-        {"name": "rack", "provider": "static", "static": {"hosts": ["10.77.0.2"]}}, tmp_path
-    )
-    result = run(config=config, state_dir=str(state_dir))
-    assert result["failed"] is True
-    assert "provider: 'static' is not supported" in result["msg"]
-    assert not outputs_file(state_dir).exists()
+def static_config(tmp_path, hosts, size):
+    key = tmp_path / "id_test"
+    key.write_text("not a real key\n")
+    data = {
+        "name": "rack",
+        "provider": "static",
+        "size": size,
+        "static": {"hosts": hosts, "user": "ops", "ssh_key": "id_test"},
+    }
+    return validate_config(data, tmp_path)
+
+
+def test_static_hosts_in_order_with_their_own_metrics_host(run, tmp_path, state_dir):
+    config = static_config(tmp_path, ["10.77.0.10", "10.77.0.11", "stats.example", "extra"], 2)
+    result = run(config=config, state="present", state_dir=str(state_dir))
+    assert result["failed"] is False, result
+    written = json.loads(outputs_file(state_dir).read_text(encoding="utf-8"))
+    assert written == result["outputs"] == stack_outputs.check(written)
+    assert [(h["name"], h["role"], h["private_ip"]) for h in written["hosts"]] == [
+        ("rack-0", "initializer", "10.77.0.10"),
+        ("rack-1", "worker", "10.77.0.11"),
+        ("rack-metrics", "metrics_host", "stats.example"),
+    ]
+    assert [h["workdir"] for h in written["hosts"]] == [
+        "/tmp/burst/rack/rack-0",
+        "/tmp/burst/rack/rack-1",
+        "/tmp/burst/rack/rack-metrics",
+    ]
+    assert (written["ssh_user"], written["ssh_key"]) == ("ops", str(tmp_path / "id_test"))
+    assert written["provider"] == "static"
+
+
+def test_static_initializer_doubles_as_metrics_host(run, tmp_path, state_dir):
+    config = static_config(tmp_path, ["10.77.0.10", "10.77.0.11"], 2)
+    outputs = run(config=config, state="present", state_dir=str(state_dir))["outputs"]
+    assert [(h["name"], h["role"], h["private_ip"]) for h in outputs["hosts"]] == [
+        ("rack-0", "initializer", "10.77.0.10"),
+        ("rack-1", "worker", "10.77.0.11"),
+        ("rack-metrics", "metrics_host", "10.77.0.10"),
+    ]
+    assert len({h["workdir"] for h in outputs["hosts"]}) == 3
+
+
+def test_static_absent_removes_outputs_and_host_keys_only(run, tmp_path, state_dir):
+    config = static_config(tmp_path, ["10.77.0.10"], 1)
+    run(config=config, state="present", state_dir=str(state_dir))
+    known_hosts = state_dir / "known_hosts"
+    known_hosts.write_text("10.77.0.10 ssh-ed25519 AAAA\n")
+    result = run(config=config, state="absent", state_dir=str(state_dir))
+    assert result["failed"] is False and result["changed"] is True
+    assert not outputs_file(state_dir).exists() and not known_hosts.exists()
+    again = run(config=config, state="absent", state_dir=str(state_dir))
+    assert again["changed"] is False
