@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: run preview down test lint venv clean constraints
+.PHONY: run preview down test test-hosts lint venv clean constraints
 
 CLUSTER_ARG = $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
 
@@ -21,8 +21,20 @@ preview: $(READY)
 down: $(READY)
 	$(BIN)/ansible-playbook playbooks/down.yml $(CLUSTER_ARG)
 
-test: lint
+test: lint test-hosts
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The multi-host tests run sshd in network namespaces: as root, install openssh-server
+# (never starting its service); otherwise those tests say why they skip.
+test-hosts:
+	@if [ "$$(id -u)" = 0 ] && [ ! -x /usr/sbin/sshd ] && command -v apt-get >/dev/null; then \
+	  echo "installing openssh-server for the multi-host tests (its service stays stopped)"; \
+	  policy=/usr/sbin/policy-rc.d; made=; \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; made=1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq openssh-server > /dev/null; \
+	  if [ -n "$$made" ]; then rm -f $$policy; fi; \
+	fi
 
 lint: $(READY)
 	$(BIN)/ruff check .

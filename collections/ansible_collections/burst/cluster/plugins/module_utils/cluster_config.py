@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 PROJECT_DIR = Path(__file__).resolve().parents[6]
 SCHEMA_PATH = PROJECT_DIR / "schema" / "cluster.schema.json"
 DERIVED_KEYS = ("cluster_file", "base_dir")
+SETUP_SECONDS = 900  # what an aws machine may spend booting and installing before the job
 
 TOP_LEVEL = "(top level)"
 TYPE_NAMES = {
@@ -262,10 +263,10 @@ def _aws_problems(aws, job, base_dir) -> list[str]:
                 )
     lifetime = aws.get("max_lifetime")
     timeout = job.get("timeout") if isinstance(job, dict) else None
-    if type(lifetime) is int and type(timeout) is int and lifetime <= timeout:
+    if type(lifetime) is int and type(timeout) is int and lifetime < timeout + SETUP_SECONDS:
         problems.append(
-            f"aws.max_lifetime: {lifetime} — must exceed job.timeout ({timeout} s),"
-            " or the machines end before the job may"
+            f"aws.max_lifetime: {lifetime} — must be at least job.timeout ({timeout} s)"
+            f" + {SETUP_SECONDS} s for boot and install, or the machines end before the job may"
         )
     state = aws.get("state")
     if isinstance(state, str) and state.startswith("file://") and len(state) > len("file://"):

@@ -83,7 +83,6 @@ def workspace_env(config: dict) -> dict[str, str]:
         # way to use the passphrase provider without a prompt.
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", ""),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "AWS_REGION": config["aws"]["region"],
     }
 
 
@@ -137,6 +136,22 @@ class ClusterStack:
     def _open(self, create: bool):
         from pulumi import automation as auto
 
+        try:
+            return self._open_stack(auto, create)
+        except auto.ConcurrentUpdateError:
+            raise StackError(
+                f"stack {self.name} is locked by another pulumi operation; if none is running,"
+                f" remove the lock with `pulumi cancel` (service backend) or delete the"
+                f" .pulumi/locks/ entry of the stack in {self.config['aws']['state']}"
+            ) from None
+        except auto.CommandError as error:
+            lines = [line for line in str(error).splitlines() if line.strip()][-8:]
+            raise StackError(
+                f"pulumi could not open stack {self.name} in {self.config['aws']['state']}:\n"
+                + "\n".join(lines)
+            ) from None
+
+    def _open_stack(self, auto, create: bool):
         options = auto.LocalWorkspaceOptions(
             work_dir=self.infra_dir, env_vars=workspace_env(self.config)
         )

@@ -76,9 +76,12 @@ class Workspace:
         self.calls = []
         self.stacks = set()
         self.fail_with = None
+        self.open_fails_with = None
 
     def create_or_select_stack(self, stack_name, work_dir=None, opts=None, **_):
         self.calls.append(("create_or_select_stack", stack_name, work_dir, dict(opts.env_vars)))
+        if self.open_fails_with:
+            raise auto.CommandError(auto.CommandResult("", self.open_fails_with, 255))
         self.stacks.add(stack_name)
         return Stack(self, stack_name)
 
@@ -303,3 +306,13 @@ def test_a_failing_engine_names_the_log_and_the_error(
     assert result["msg"].startswith("pulumi up failed (engine log: ")
     assert "UnauthorizedOperation: not allowed" in result["msg"]
     assert not (state_dir / "stack-outputs.json").exists()
+
+
+def test_a_backend_that_cannot_be_opened_is_a_clear_error(
+    run, workspace, cli, credentials, config, state_dir
+):
+    workspace.open_fails_with = "error: read .pulumi/meta.yaml: AccessDenied: Access Denied"
+    result = run(config=config, state="present", state_dir=str(state_dir))
+    assert result["failed"] is True
+    assert result["msg"].startswith("pulumi could not open stack cloud in file://")
+    assert "AccessDenied: Access Denied" in result["msg"]
