@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--max-in-flight", type=int, default=4)
     source.add_argument("--workers", type=int, default=1, help="workers to wait for")
     source.add_argument("--connect-timeout", type=float, default=60)
+    tls = source.add_argument_group(
+        "TLS", "the run's TLS files (all three or none); with them the client speaks only TLS"
+    )
+    tls.add_argument("--tls-ca-file", help="the run's CA certificate (PEM)")
+    tls.add_argument("--tls-cert", help="the certificate to present (PEM)")
+    tls.add_argument("--tls-key", help="its private key (PEM)")
 
     for role in ("scheduler", "worker"):
         dask = commands.add_parser(
@@ -80,17 +86,20 @@ def main(argv=None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    error = None
+    status, error = 1, f"{args.command}: ended by an unexpected error (see its log)"
     try:
-        status = _command(args)
+        status, error = _command(args), None
     except (ValueError, OSError) as problem:
         error = f"{args.command}: {problem}"
         logging.getLogger("burst").error("%s", error)
         status = 2
-    if args.exit_file:
-        partial = args.exit_file.with_name(args.exit_file.name + ".partial")
-        partial.write_text(f"{status}\n{error or ''}\n", encoding="utf-8")
-        partial.replace(args.exit_file)
+    except KeyboardInterrupt:
+        status, error = 130, f"{args.command}: interrupted"
+    finally:
+        if args.exit_file:
+            partial = args.exit_file.with_name(args.exit_file.name + ".partial")
+            partial.write_text(f"{status}\n{error or ''}\n", encoding="utf-8")
+            partial.replace(args.exit_file)
     return status
 
 
@@ -122,7 +131,16 @@ def _command(args) -> int:
         job = source.Job(
             args.classifier, args.slowness, args.batch_rows, args.max_in_flight, args.workers
         )
-        return source.run(args.listen, args.scheduler, args.sink, job, args.connect_timeout)
+        tls_files = {
+            "--tls-ca-file": args.tls_ca_file,
+            "--tls-cert": args.tls_cert,
+            "--tls-key": args.tls_key,
+        }
+        missing = [option for option, path in tls_files.items() if not path]
+        if len(missing) not in (0, len(tls_files)):
+            raise ValueError(f"{', '.join(tls_files)} go together; missing {', '.join(missing)}")
+        tls = source.Tls(*tls_files.values()) if not missing else None
+        return source.run(args.listen, args.scheduler, args.sink, job, args.connect_timeout, tls)
     from classifier import sender
 
     if args.file:

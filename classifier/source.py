@@ -2,7 +2,7 @@
 
 Tasks in flight are bounded, so a fast sender is slowed by TCP flow control and
 no process holds the whole input. Results are forwarded in input order, each
-batch once.
+batch once. With the run's TLS files the source's Dask client speaks TLS only.
 """
 
 import logging
@@ -12,6 +12,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from distributed import Client, wait
+from distributed.security import Security
 
 from classifier import batches, framing, link, records
 
@@ -59,6 +60,51 @@ class Batcher:
 
 
 @dataclass(frozen=True)
+class Tls:
+    """The run's TLS files: the CA to trust, and the certificate and key to present."""
+
+    ca_file: str
+    cert: str
+    key: str
+
+    def security(self) -> Security:
+        """A client Security that refuses any connection that is not TLS with the run's CA."""
+        for option, path in (
+            ("--tls-ca-file", self.ca_file),
+            ("--tls-cert", self.cert),
+            ("--tls-key", self.key),
+        ):
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as error:
+                raise OSError(f"{option} {path}: {error.strerror or error}") from None
+        return Security(
+            tls_ca_file=self.ca_file,
+            tls_client_cert=self.cert,
+            tls_client_key=self.key,
+            require_encryption=True,
+        )
+
+
+def scheduler_address(address: str, tls: Tls | None) -> str:
+    """The address to connect to: ``tls://`` with TLS files (added if the scheme is missing)."""
+    scheme = address.split("://", 1)[0] if "://" in address else None
+    if tls is None:
+        if scheme == "tls":
+            raise ValueError(
+                f"--scheduler {address}: a tls:// address needs --tls-ca-file, --tls-cert"
+                " and --tls-key"
+            )
+        return address
+    if scheme is None:
+        return f"tls://{address}"
+    if scheme != "tls":
+        raise ValueError(f"--scheduler {address}: with TLS files, expected a tls:// address")
+    return address
+
+
+@dataclass(frozen=True)
 class Job:
     classifier: str
     slowness: int
@@ -73,14 +119,17 @@ def run(
     sink: tuple[str, int],
     job: Job,
     connect_timeout: float = 60,
+    tls: Tls | None = None,
 ) -> int:
     batches.load_classifier(job.classifier)
+    address = scheduler_address(scheduler, tls)
+    security = tls.security() if tls else None
     server = framing.listen(listen)
     log.info("listening on %s:%d", *listen)
     receiver = framing.connect(sink, connect_timeout)
     log.info("connected to the receiver at %s:%d", *sink)
     try:
-        with Client(scheduler, timeout=connect_timeout) as client:
+        with Client(address, security=security, timeout=connect_timeout) as client:
             return _serve(server, receiver, client, job, connect_timeout)
     except Exception as error:
         log.error("source failed: %s", error)

@@ -18,6 +18,8 @@ PLUGINS = [
     ("module", "stack"),
     ("module", "job_status"),
     ("module", "wait_job"),
+    ("module", "config"),
+    ("module", "run_certificates"),
     ("inventory", "stack_outputs"),
 ]
 

@@ -1,0 +1,387 @@
+"""TLS inside the cluster: a real Dask scheduler and workers on 127.0.0.1 with a run's certificates.
+
+The certificates come from burst.cluster.run_certificates; scheduler and workers are started as
+the roles start them (``python -m classifier scheduler|worker`` with Dask's TLS flags), and every
+process started here is stopped by its process group before the module ends.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import cloudpickle
+import pytest
+from conftest import processes_with_env
+from distributed import Client
+from distributed.security import Security
+
+from classifier import reference, source, synthetic
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.burst.cluster.plugins.module_utils import (  # noqa: E402
+    run_certificates,
+)
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the cluster can't import tests
+
+ROWS = 600
+SLOWNESS = 20
+BATCH_ROWS = 50
+WAIT = 60  # seconds any one process may take
+REFUSED_WITHIN = 5  # seconds a client without the run's certificate may take to be refused
+# what the roles pass besides Dask's TLS flags: require TLS on every connection, whatever
+# a dask config file on the host may say
+TLS_ENV = {"DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _tls_flags(files: dict[str, str]) -> list[str]:
+    return [
+        "--tls-ca-file",
+        files["ca_file"],
+        "--tls-cert",
+        files["cert_file"],
+        "--tls-key",
+        files["key_file"],
+    ]
+
+
+def _security(ca_file: str, cert_file: str, key_file: str) -> Security:
+    return Security(
+        tls_ca_file=ca_file,
+        tls_client_cert=cert_file,
+        tls_client_key=key_file,
+        require_encryption=True,
+    )
+
+
+class Processes:
+    """Processes started here, each in a process group of its own, marked by an env variable."""
+
+    def __init__(self, logs: Path, env: dict[str, str]):
+        self.logs = logs
+        self.env = env
+        self.started: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        with open(self.logs / f"{name}.log", "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "classifier", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.logs,
+                start_new_session=True,
+            )
+        self.started.append((name, process))
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
+
+    def wait(self, name: str, process: subprocess.Popen, timeout: float = WAIT) -> int:
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name} still running after {timeout} s; its log:\n{self.log(name)}")
+
+    def stop_all(self) -> None:
+        """SIGTERM every group at once; SIGKILL what is left after a grace period."""
+        for _, process in self.started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, process in self.started:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                pass
+            try:  # the leader and what it left in its group (a nanny's worker process)
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            process.wait(15)
+        deadline = time.monotonic() + 5
+        while any(_group_members(p.pid) for _, p in self.started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.started = []
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group ``pgid``."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(stat[2]) == pgid and stat[0] not in ("Z", "X"):
+            members.append(int(entry))
+    return members
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory):
+    """A TLS scheduler and two workers, with the run's certificates and another run's."""
+    base = tmp_path_factory.mktemp("tls")
+    run = run_certificates.files(str(base / "run-tls"))
+    run_certificates.ensure(str(base / "run-tls"), "burst", "run-1", ["127.0.0.1", "localhost"])
+    other = run_certificates.files(str(base / "other-tls"))
+    run_certificates.ensure(str(base / "other-tls"), "burst", "run-2", ["127.0.0.1"])
+
+    marker = f"BURST_TEST_TLS={uuid.uuid4().hex}"
+    env = dict(os.environ, **TLS_ENV, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env[marker.split("=")[0]] = marker.split("=")[1]
+    processes = Processes(base, env)
+    (port,) = _free_ports(1)
+    address = f"tls://127.0.0.1:{port}"
+    try:
+        scheduler = processes.start(
+            "scheduler",
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--protocol",
+            "tls",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            *_tls_flags(run),
+        )
+        for number in range(2):
+            processes.start(
+                f"worker-{number}",
+                "worker",
+                address,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--protocol",
+                "tls",
+                "--name",
+                f"tls-{number}",
+                "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--death-timeout",
+                "60",
+                *_tls_flags(run),
+            )
+        security = _security(run["ca_file"], run["cert_file"], run["key_file"])
+        with Client(address, security=security, timeout=WAIT) as client:
+            try:
+                client.wait_for_workers(2, timeout=WAIT)
+            except TimeoutError:
+                pytest.fail(f"workers did not come; scheduler log:\n{processes.log('scheduler')}")
+            yield {
+                "address": address,
+                "port": port,
+                "run": run,
+                "other": other,
+                "client": client,
+                "processes": processes,
+                "scheduler": scheduler,
+                "marker": marker,
+                "env": env,
+            }
+    finally:
+        processes.stop_all()
+
+
+def _endpoint_state(dask_scheduler=None, dask_worker=None):
+    server = dask_scheduler or dask_worker
+    return {"require_encryption": server.security.require_encryption, "address": server.address}
+
+
+def test_scheduler_and_workers_listen_on_tls_only(tls_cluster):
+    client = tls_cluster["client"]
+    info = client.scheduler_info()
+    assert info["address"] == tls_cluster["address"]
+    addresses = [*info["workers"], *(w["nanny"] for w in info["workers"].values())]
+    assert len(addresses) == 4
+    assert all(a.startswith("tls://127.0.0.1:") for a in addresses), addresses
+    assert client.run_on_scheduler(_endpoint_state) == {
+        "require_encryption": True,
+        "address": tls_cluster["address"],
+    }
+    for address, state in client.run(_endpoint_state).items():
+        assert state == {"require_encryption": True, "address": address}
+    assert client.submit(sum, [1, 2, 3]).result(timeout=WAIT) == 6
+
+
+def _clients(dask_scheduler=None):
+    return sorted(dask_scheduler.clients)
+
+
+@pytest.mark.parametrize(
+    "who",
+    ["plain-tcp", "another-runs-ca-and-certificate", "the-runs-ca-another-runs-certificate"],
+)
+def test_a_client_without_the_run_certificate_is_refused(tls_cluster, who):
+    run, other = tls_cluster["run"], tls_cluster["other"]
+    address, security = {
+        "plain-tcp": (f"tcp://127.0.0.1:{tls_cluster['port']}", None),
+        # it does not trust the scheduler's certificate
+        "another-runs-ca-and-certificate": (
+            tls_cluster["address"],
+            _security(other["ca_file"], other["cert_file"], other["key_file"]),
+        ),
+        # it trusts the scheduler, but the scheduler does not trust it
+        "the-runs-ca-another-runs-certificate": (
+            tls_cluster["address"],
+            _security(run["ca_file"], other["cert_file"], other["key_file"]),
+        ),
+    }[who]
+    before = tls_cluster["client"].run_on_scheduler(_clients)
+    started = time.monotonic()
+    with (
+        pytest.raises(OSError),
+        Client(address, security=security, timeout=REFUSED_WITHIN) as intruder,
+    ):
+        intruder.scheduler_info()
+    assert time.monotonic() - started < REFUSED_WITHIN + 2
+    assert tls_cluster["client"].run_on_scheduler(_clients) == before
+
+
+def _start_run(tls_cluster, tmp_path, tls_files):
+    processes = Processes(tmp_path, tls_cluster["env"])
+    receiver_port, source_port = _free_ports(2)
+    out = tmp_path / "out"
+    receiver = processes.start(
+        "receiver", "receive", "--listen", f"127.0.0.1:{receiver_port}", "--out", str(out)
+    )
+    source_process = processes.start(
+        "source",
+        "source",
+        "--listen",
+        f"127.0.0.1:{source_port}",
+        "--scheduler",
+        tls_cluster["address"],
+        "--sink",
+        f"127.0.0.1:{receiver_port}",
+        "--workers",
+        "2",
+        "--slowness",
+        str(SLOWNESS),
+        "--batch-rows",
+        str(BATCH_ROWS),
+        "--connect-timeout",
+        "20",
+        *_tls_flags(tls_files),
+    )
+    sender = processes.start(
+        "sender", "send", "--to", f"127.0.0.1:{source_port}", "--rows", str(ROWS), "--seed", "7"
+    )
+    return processes, receiver, source_process, sender, out
+
+
+def test_the_source_runs_the_job_over_tls(tls_cluster, tmp_path):
+    processes, receiver, source_process, sender, out = _start_run(
+        tls_cluster, tmp_path, tls_cluster["run"]
+    )
+    try:
+        input_csv, expected = tmp_path / "input.csv", tmp_path / "reference.csv"
+        input_csv.write_bytes(b"".join(synthetic.chunks(ROWS, 7, 1000)))
+        reference.classify_file(
+            str(input_csv), str(expected), "classifier.black_box:classify", SLOWNESS
+        )
+        assert processes.wait("sender", sender) == 0, processes.log("sender")
+        assert processes.wait("source", source_process) == 0, processes.log("source")
+        assert processes.wait("receiver", receiver) == 0, processes.log("receiver")
+    finally:
+        processes.stop_all()
+    assert (out / "results.csv").read_bytes() == expected.read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["rows_in"], manifest["rows_out"], manifest["complete"]) == (ROWS, ROWS, True)
+
+
+def test_a_source_with_another_runs_certificate_fails_the_run(tls_cluster, tmp_path):
+    processes, receiver, source_process, _, out = _start_run(
+        tls_cluster, tmp_path, tls_cluster["other"]
+    )
+    try:
+        assert processes.wait("source", source_process) != 0, processes.log("source")
+        assert processes.wait("receiver", receiver) == 1, processes.log("receiver")
+        # the sender finds no source to talk to; it is stopped with the others
+    finally:
+        processes.stop_all()
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["state"] == "failed"
+    assert progress["error"].startswith("source: ")
+    assert "TLS" in progress["error"], progress["error"]
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False
+
+
+@pytest.mark.parametrize(
+    ("address", "tls", "expected"),
+    [
+        ("tls://10.77.0.2:8786", True, "tls://10.77.0.2:8786"),
+        ("10.77.0.2:8786", True, "tls://10.77.0.2:8786"),
+        ("tcp://10.77.0.2:8786", True, ValueError),
+        ("tcp://10.77.0.2:8786", False, "tcp://10.77.0.2:8786"),
+        ("tls://10.77.0.2:8786", False, ValueError),
+    ],
+)
+def test_the_source_speaks_tls_exactly_when_it_has_the_files(address, tls, expected):
+    files = source.Tls("ca.pem", "cluster.pem", "cluster-key.pem") if tls else None
+    if expected is ValueError:
+        with pytest.raises(ValueError, match="--scheduler"):
+            source.scheduler_address(address, files)
+    else:
+        assert source.scheduler_address(address, files) == expected
+
+
+def test_the_source_needs_all_three_tls_files(tmp_path):
+    exit_file = tmp_path / "exit"
+    done = subprocess.run(
+        [sys.executable, "-m", "classifier", "--exit-file", str(exit_file), "source"]
+        + ["--listen", "127.0.0.1:1", "--scheduler", "127.0.0.1:2", "--sink", "127.0.0.1:3"]
+        + ["--tls-cert", str(tmp_path / "cluster.pem")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=WAIT,
+    )
+    assert done.returncode == 2
+    status, error = exit_file.read_text().splitlines()[:2]
+    assert status == "2"
+    assert "missing --tls-ca-file, --tls-key" in error
+
+
+def test_nothing_is_left_running(tls_cluster):
+    """Runs last: stops the module's cluster and finds none of its processes or its port."""
+    processes = tls_cluster["processes"]
+    groups = [process.pid for _, process in processes.started]
+    assert len(groups) == 3  # the scheduler and two workers; each test stopped its own
+    tls_cluster["client"].close()
+    processes.stop_all()
+    assert {pgid: _group_members(pgid) for pgid in groups} == {pgid: [] for pgid in groups}
+    assert processes_with_env(tls_cluster["marker"]) == []
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", tls_cluster["port"]), timeout=2).close()
