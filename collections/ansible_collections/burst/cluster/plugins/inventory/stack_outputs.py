@@ -37,6 +37,7 @@ EXAMPLES = r"""
 # playbooks/inventory/stack.burst.yml
 plugin: burst.cluster.stack_outputs
 
+---
 # with a group per role and a variable composed from the outputs
 plugin: burst.cluster.stack_outputs
 keyed_groups:
