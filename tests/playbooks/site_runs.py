@@ -1,11 +1,15 @@
 """Running site.yml from a test, and the single-process answer to compare it with."""
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import yaml
-from conftest import REPO, ansible, free_ports
+from conftest import BIN, REPO, ansible, ansible_env, free_ports
 
 
 def cluster_file(directory, **overrides):
@@ -89,3 +93,63 @@ def reference(tmp_path, rows, seed, slowness):
 
 def read(path):
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+# A run that lasts long enough to kill one of its components mid-run.
+FAULT_ROWS, FAULT_SEED, FAULT_SLOWNESS = 8000, 3, 2000
+
+
+def start_site(path, state_dir, *extra, **env):
+    return subprocess.Popen(
+        [str(BIN / "ansible-playbook"), "playbooks/site.yml", "-e", f"cluster_file={path}"]
+        + list(extra),
+        cwd=REPO,
+        env=ansible_env(ANSIBLE_CONFIG=REPO / "ansible.cfg", BURST_STATE_DIR=state_dir, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def kill_when_rows_flow(workdirs, host, component, deadline=240):
+    """SIGKILL ``component``'s process group on ``host`` once the receiver has rows out.
+
+    ``workdirs`` holds each host's work directory; every host shares this file system
+    and process table, whether it is this machine or a network namespace.
+    """
+    runs = workdirs / host / "runs"
+    give_up = time.monotonic() + deadline
+    while time.monotonic() < give_up:
+        for progress in workdirs.glob("*/runs/*/results/progress.json"):
+            try:
+                rows_out = json.loads(progress.read_text()).get("rows_out", 0)
+            except (OSError, ValueError):
+                continue
+            pidfiles = list(runs.glob(f"*/{component}.pid"))
+            if rows_out >= 400 and pidfiles:
+                pid = int(pidfiles[0].read_text())
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+                return rows_out
+        time.sleep(0.05)
+    raise AssertionError(f"no rows flowed within {deadline} s")
+
+
+def run_with_fault(tmp_path, state_dir, host, component, workdirs=None, *extra, **env):
+    """Run site.yml on a local cluster file (or a static one: ``extra``, ``env`` and its
+    ``workdirs``), killing ``component`` on ``host`` mid-run; return (status, output)."""
+    path = cluster_file(
+        tmp_path,
+        source={"kind": "synthetic", "rows": FAULT_ROWS, "seed": FAULT_SEED},
+        job={"slowness": FAULT_SLOWNESS, "batch_rows": 100, "timeout": 120},
+        **env.pop("overrides", {}),
+    )
+    site = start_site(path, state_dir, *extra, **env)
+    try:
+        rows_out = kill_when_rows_flow(workdirs or state_dir / "hosts", host, component)
+        output, _ = site.communicate(timeout=300)
+    finally:
+        if site.poll() is None:
+            site.kill()
+            site.wait()
+    assert rows_out < FAULT_ROWS, "the fault came after the last row"
+    return site.returncode, output

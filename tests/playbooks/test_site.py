@@ -105,3 +105,15 @@ def test_check_mode_previews_and_starts_nothing(tmp_path, state_dir):
     assert not (state_dir / "stack-outputs.json").exists()
     assert not (tmp_path / "output").exists()
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
+
+
+def test_a_failure_while_collecting_still_tears_everything_down(tmp_path, state_dir):
+    (tmp_path / "not-a-directory").write_text("results cannot go here\n")
+    result = site(cluster_file(tmp_path, results={"dir": "not-a-directory"}), state_dir)
+    assert result.returncode != 0
+    assert "...ignoring" in result.stdout
+    assert "the run failed: no manifest was collected" in result.stdout
+    assert "Stop the Dask scheduler" in result.stdout
+    assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
+    assert not (state_dir / "stack-outputs.json").exists()
+    assert not list(state_dir.glob("runs/*/tls/*"))

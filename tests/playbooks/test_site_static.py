@@ -2,20 +2,34 @@
 
 Host 0 is the initializer (scheduler, source, a worker), host 1 a worker, host 2 the metrics
 host (sender, receiver). The install role gives each its own virtual environment from a
-wheelhouse the controller builds, since the hosts have no route to a package index.
+wheelhouse the controller builds, since the hosts have no route to a package index. Then the
+faults: a worker killed, the receiver killed, the source killed, each mid-run.
 """
 
 import json
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import BIN, REPO, processes_with_env
 from netns_hosts import netns_hosts
-from site_runs import cluster_file, read, reference, run_dir, site
+from site_runs import (
+    FAULT_ROWS,
+    FAULT_SEED,
+    FAULT_SLOWNESS,
+    cluster_file,
+    read,
+    reference,
+    run_dir,
+    run_with_fault,
+    site,
+)
 
 ROWS, SEED, SLOWNESS = 3000, 8, 200
+PIP_ARGS = ["--no-index", "--find-links"]
 
 
 @pytest.fixture(scope="session")
@@ -48,31 +62,44 @@ def run_processes(namespace: str) -> list[int]:
     return found
 
 
-def test_three_hosts_over_ssh_give_the_single_process_answer(tmp_path, state_dir, wheelhouse):
-    with netns_hosts(3, tmp_path) as hosts:
-        path = cluster_file(
-            tmp_path,
-            provider="static",
-            size=2,
-            workers_per_host=1,
-            static={
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, wheelhouse):
+    """Three namespace hosts, and what site.yml needs to run a static cluster on them.
+
+    The hosts' work directories last for the module, so the app is installed once.
+    """
+    directory = tmp_path_factory.mktemp("hosts")
+    with netns_hosts(3, directory) as hosts:
+        workdir = directory / "work"
+        overrides = {
+            "provider": "static",
+            "size": 2,
+            "workers_per_host": 1,
+            "static": {
                 "hosts": hosts.addresses,
                 "user": hosts.user,
                 "ssh_key": str(hosts.ssh_key),
-                "workdir": str(tmp_path / "hosts"),
+                "workdir": str(workdir),
             },
-            source={"kind": "synthetic", "rows": ROWS, "seed": SEED},
-            job={"slowness": SLOWNESS, "batch_rows": 100, "timeout": 300},
-        )
-        pip_args = ["--no-index", "--find-links", str(wheelhouse)]
-        result = site(
-            path,
-            state_dir,
-            "-e",
-            json.dumps({"install_pip_extra_args": pip_args}),
-            ANSIBLE_PYTHON_INTERPRETER=hosts.ansible_env["ANSIBLE_PYTHON_INTERPRETER"],
-        )
-        leftovers = {ns: run_processes(ns) for ns in hosts.namespaces}
+        }
+        extra = ["-e", json.dumps({"install_pip_extra_args": PIP_ARGS + [str(wheelhouse)]})]
+        env = {"ANSIBLE_PYTHON_INTERPRETER": hosts.ansible_env["ANSIBLE_PYTHON_INTERPRETER"]}
+        yield hosts, overrides, extra, env, workdir / "e2e"
+
+
+def leftovers(hosts) -> dict[str, list[int]]:
+    return {ns: pids for ns in hosts.namespaces if (pids := run_processes(ns))}
+
+
+def test_three_hosts_over_ssh_give_the_single_process_answer(tmp_path, state_dir, cluster):
+    hosts, overrides, extra, env, workdirs = cluster
+    path = cluster_file(
+        tmp_path,
+        source={"kind": "synthetic", "rows": ROWS, "seed": SEED},
+        job={"slowness": SLOWNESS, "batch_rows": 100, "timeout": 300},
+        **overrides,
+    )
+    result = site(path, state_dir, *extra, **env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr
     assert f"{ROWS}/{ROWS} (100 %) rows" in result.stdout
 
@@ -86,8 +113,45 @@ def test_three_hosts_over_ssh_give_the_single_process_answer(tmp_path, state_dir
     assert {"e2e-0/scheduler.log", "e2e-0/source.log", "e2e-0/worker-0.log"} <= logs
     assert {"e2e-1/worker-0.log", "e2e-metrics/sender.log"} <= logs
     assert "e2e-metrics/receiver.log" in logs
+    scheduler_log = (run / "logs" / "e2e-0" / "scheduler.log").read_text()
+    assert re.search(rf"Scheduler at: +tls://{re.escape(hosts.addresses[0])}:", scheduler_log)
+    assert "tls://" in (run / "logs" / "e2e-1" / "worker-0.log").read_text()
     for host in ("e2e-0", "e2e-1", "e2e-metrics"):
-        assert (tmp_path / "hosts" / "e2e" / host / "app" / "venv" / "bin" / "python").exists()
-    assert leftovers == {ns: [] for ns in hosts.namespaces}
+        assert (workdirs / host / "app" / "venv" / "bin" / "python").exists()
+        assert list((workdirs / host / "runs").iterdir()) == []
+    assert leftovers(hosts) == {}
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
+    assert not (state_dir / "stack-outputs.json").exists()
+
+
+def test_a_worker_host_losing_its_worker_loses_no_row(tmp_path, state_dir, cluster):
+    hosts, overrides, extra, env, workdirs = cluster
+    code, output = run_with_fault(
+        tmp_path, state_dir, "e2e-1", "worker-0", workdirs, *extra, overrides=overrides, **env
+    )
+    assert code == 0, output[-6000:]
+    got = read(run_dir(tmp_path / "output") / "results.csv")
+    assert got.equals(read(reference(tmp_path, FAULT_ROWS, FAULT_SEED, FAULT_SLOWNESS)))
+    assert leftovers(hosts) == {}
+
+
+@pytest.mark.parametrize(
+    ("host", "component", "message"),
+    [
+        ("e2e-metrics", "receiver", "receiver died before the run finished"),
+        ("e2e-0", "source", "source: connection closed before the end of the results"),
+    ],
+)
+def test_a_dead_component_fails_the_run_and_leaves_no_host_busy(
+    tmp_path, state_dir, cluster, host, component, message
+):
+    hosts, overrides, extra, env, workdirs = cluster
+    began = time.monotonic()
+    code, output = run_with_fault(
+        tmp_path, state_dir, host, component, workdirs, *extra, overrides=overrides, **env
+    )
+    assert code != 0
+    assert message in output
+    assert time.monotonic() - began < 150
+    assert leftovers(hosts) == {}
     assert not (state_dir / "stack-outputs.json").exists()
