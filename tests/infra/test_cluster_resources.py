@@ -191,7 +191,7 @@ def test_machines_may_reach_anything_outbound(mocks, tmp_path):
     assert (egress["cidrBlocks"], egress["ipv6CidrBlocks"]) == (["0.0.0.0/0"], ["::/0"])
 
 
-@pytest.mark.parametrize(("lifetime", "minutes"), [(600, 10), (7200, 120), (7201, 121)])
+@pytest.mark.parametrize(("lifetime", "minutes"), [(900, 15), (7200, 120), (7201, 121)])
 def test_every_machine_powers_off_and_terminates_after_max_lifetime(
     mocks, tmp_path, lifetime, minutes
 ):

@@ -340,7 +340,7 @@ INVALID = [
     pytest.param(
         "name: x\nprovider: aws\njob: {timeout: 9000}\naws: {ssh_cidr: 203.0.113.7/32}\n",
         "aws.max_lifetime",
-        ["7200", "must be at least job.timeout (9000 s) + 900 s for boot and install"],
+        ["7200", "must be at least job.timeout (9000 s) + 600 s for boot and install"],
         id="lifetime-shorter-than-the-job",
     ),
     pytest.param(

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 PROJECT_DIR = Path(__file__).resolve().parents[6]
 SCHEMA_PATH = PROJECT_DIR / "schema" / "cluster.schema.json"
 DERIVED_KEYS = ("cluster_file", "base_dir")
-SETUP_SECONDS = 900  # what an aws machine may spend booting and installing before the job
+SETUP_SECONDS = 600  # what an aws machine may spend booting and installing before the job
 
 TOP_LEVEL = "(top level)"
 TYPE_NAMES = {
