@@ -9,7 +9,6 @@ import io
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from app_processes import Processes
+from conftest import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 3000
@@ -44,68 +45,6 @@ def explode(frame, *, slowness):
 '''
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-class Processes:
-    """Processes started by one test or fixture, each in its own process group."""
-
-    def __init__(self, logs: Path, env: dict):
-        self.logs = logs
-        self.env = env
-        self.started: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 (closed in stop_all)
-        process = subprocess.Popen(
-            [sys.executable, "-m", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=self.env,
-            cwd=self.logs,
-            start_new_session=True,
-        )
-        process.log_file = log
-        self.started.append((name, process))
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
-
-    def wait(self, name: str, process: subprocess.Popen, timeout: float = WAIT) -> int:
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{name} still running after {timeout} s; its log:\n{self.log(name)}")
-
-    def stop_all(self) -> None:
-        for _, process in reversed(self.started):  # the last started first
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
-            # children it left behind (a dask nanny's worker) are in its process group
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            process.log_file.close()
-
-
 def _env(extra_path: Path) -> dict:
     env = dict(os.environ)
     paths = [str(extra_path), str(REPO), env.get("PYTHONPATH", "")]
@@ -125,7 +64,7 @@ def cluster(tmp_path_factory):
     user_code.mkdir()
     (user_code / "burst_test_exploding.py").write_text(EXPLODING)
     env = _env(user_code)
-    processes = Processes(base, env)
+    processes = Processes(base, env, WAIT)
     scheduler_file = base / "scheduler.json"
     try:
         processes.start(
@@ -180,7 +119,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture
 def procs(tmp_path, cluster):
-    processes = Processes(tmp_path, cluster["env"])
+    processes = Processes(tmp_path, cluster["env"], WAIT)
     try:
         yield processes
     finally:
@@ -188,7 +127,7 @@ def procs(tmp_path, cluster):
 
 
 def _start_receiver_and_source(procs, tmp_path, cluster, classifier=None):
-    receiver_port, source_port = _free_ports(2)
+    receiver_port, source_port = free_ports(2)
     out = tmp_path / "out"
     receiver = procs.start(
         "receiver",

@@ -7,7 +7,6 @@ process started here is stopped by its process group before the module ends.
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import cloudpickle
 import pytest
-from conftest import processes_with_env
+from app_processes import Processes
+from conftest import free_ports, processes_with_env
 from distributed import Client
 from distributed.security import Security
 
@@ -28,6 +28,9 @@ sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.burst.cluster.plugins.module_utils import (  # noqa: E402
     run_certificates,
+)
+from ansible_collections.burst.cluster.plugins.module_utils.processes import (  # noqa: E402
+    group_members,
 )
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the cluster can't import tests
@@ -40,17 +43,6 @@ REFUSED_WITHIN = 5  # seconds a client without the run's certificate may take to
 # what the roles pass besides Dask's TLS flags: require TLS on every connection, whatever
 # a dask config file on the host may say
 TLS_ENV = {"DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _tls_flags(files: dict[str, str]) -> list[str]:
@@ -73,74 +65,6 @@ def _security(ca_file: str, cert_file: str, key_file: str) -> Security:
     )
 
 
-class Processes:
-    """Processes started here, each in a process group of its own, marked by an env variable."""
-
-    def __init__(self, logs: Path, env: dict[str, str]):
-        self.logs = logs
-        self.env = env
-        self.started: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        with open(self.logs / f"{name}.log", "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "classifier", *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=self.logs,
-                start_new_session=True,
-            )
-        self.started.append((name, process))
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
-
-    def wait(self, name: str, process: subprocess.Popen, timeout: float = WAIT) -> int:
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{name} still running after {timeout} s; its log:\n{self.log(name)}")
-
-    def stop_all(self) -> None:
-        """SIGTERM every group at once; SIGKILL what is left after a grace period."""
-        for _, process in self.started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, process in self.started:
-            try:
-                process.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                pass
-            try:  # the leader and what it left in its group (a nanny's worker process)
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            process.wait(15)
-        deadline = time.monotonic() + 5
-        while any(_group_members(p.pid) for _, p in self.started) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.started = []
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes in process group ``pgid``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(stat[2]) == pgid and stat[0] not in ("Z", "X"):
-            members.append(int(entry))
-    return members
-
-
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory):
     """A TLS scheduler and two workers, with the run's certificates and another run's."""
@@ -154,12 +78,13 @@ def tls_cluster(tmp_path_factory):
     env = dict(os.environ, **TLS_ENV, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env[marker.split("=")[0]] = marker.split("=")[1]
-    processes = Processes(base, env)
-    (port,) = _free_ports(1)
+    processes = Processes(base, env, WAIT)
+    (port,) = free_ports(1)
     address = f"tls://127.0.0.1:{port}"
     try:
         scheduler = processes.start(
             "scheduler",
+            "classifier",
             "scheduler",
             "--host",
             "127.0.0.1",
@@ -174,6 +99,7 @@ def tls_cluster(tmp_path_factory):
         for number in range(2):
             processes.start(
                 f"worker-{number}",
+                "classifier",
                 "worker",
                 address,
                 "--nworkers",
@@ -270,14 +196,21 @@ def test_a_client_without_the_run_certificate_is_refused(tls_cluster, who):
 
 
 def _start_run(tls_cluster, tmp_path, tls_files):
-    processes = Processes(tmp_path, tls_cluster["env"])
-    receiver_port, source_port = _free_ports(2)
+    processes = Processes(tmp_path, tls_cluster["env"], WAIT)
+    receiver_port, source_port = free_ports(2)
     out = tmp_path / "out"
     receiver = processes.start(
-        "receiver", "receive", "--listen", f"127.0.0.1:{receiver_port}", "--out", str(out)
+        "receiver",
+        "classifier",
+        "receive",
+        "--listen",
+        f"127.0.0.1:{receiver_port}",
+        "--out",
+        str(out),
     )
     source_process = processes.start(
         "source",
+        "classifier",
         "source",
         "--listen",
         f"127.0.0.1:{source_port}",
@@ -296,7 +229,15 @@ def _start_run(tls_cluster, tmp_path, tls_files):
         *_tls_flags(tls_files),
     )
     sender = processes.start(
-        "sender", "send", "--to", f"127.0.0.1:{source_port}", "--rows", str(ROWS), "--seed", "7"
+        "sender",
+        "classifier",
+        "send",
+        "--to",
+        f"127.0.0.1:{source_port}",
+        "--rows",
+        str(ROWS),
+        "--seed",
+        "7",
     )
     return processes, receiver, source_process, sender, out
 
@@ -381,7 +322,7 @@ def test_nothing_is_left_running(tls_cluster):
     assert len(groups) == 3  # the scheduler and two workers; each test stopped its own
     tls_cluster["client"].close()
     processes.stop_all()
-    assert {pgid: _group_members(pgid) for pgid in groups} == {pgid: [] for pgid in groups}
+    assert {pgid: group_members(pgid) for pgid in groups} == {pgid: [] for pgid in groups}
     assert processes_with_env(tls_cluster["marker"]) == []
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", tls_cluster["port"]), timeout=2).close()

@@ -6,6 +6,7 @@ process group and checks the outcome and that nothing of the run is left.
 
 import time
 
+import pytest
 from conftest import processes_with_env
 from site_runs import FAULT_ROWS as ROWS
 from site_runs import FAULT_SEED as SEED
@@ -23,21 +24,18 @@ def test_a_worker_killed_mid_run_loses_no_row_and_doubles_none(tmp_path, state_d
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
 
 
-def test_a_killed_receiver_fails_the_run_naming_it(tmp_path, state_dir):
+@pytest.mark.parametrize(
+    ("host", "component", "message"),
+    [
+        ("e2e-metrics", "receiver", "receiver died before the run finished"),
+        ("e2e-0", "source", "source: connection closed before the end of the results"),
+    ],
+)
+def test_a_killed_component_fails_the_run_naming_it(tmp_path, state_dir, host, component, message):
     began = time.monotonic()
-    code, output = run_with_fault(tmp_path, state_dir, "e2e-metrics", "receiver")
+    code, output = run_with_fault(tmp_path, state_dir, host, component)
     assert code != 0
-    assert "receiver died before the run finished" in output
-    assert time.monotonic() - began < 90
-    assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
-    assert not (state_dir / "stack-outputs.json").exists()
-
-
-def test_a_killed_source_fails_the_run_naming_it(tmp_path, state_dir):
-    began = time.monotonic()
-    code, output = run_with_fault(tmp_path, state_dir, "e2e-0", "source")
-    assert code != 0
-    assert "source: connection closed before the end of the results" in output
+    assert message in output
     assert time.monotonic() - began < 90
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
     assert not (state_dir / "stack-outputs.json").exists()

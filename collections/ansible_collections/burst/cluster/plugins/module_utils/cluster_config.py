@@ -211,14 +211,7 @@ def _cross_field_problems(config, base_dir) -> list[str]:
         problems.append(f"provider: {provider!r} needs {article} {provider!r} section")
     source = config.get("source")
     if isinstance(source, dict) and source.get("kind") == "file":
-        given = source.get("path")
-        if isinstance(given, str) and given:
-            source["path"] = _resolve(base_dir, given)
-            if not os.path.isfile(source["path"]):
-                problems.append(
-                    f"source.path: {_show(given)} — must name an existing file"
-                    f" (looked for {source['path']})"
-                )
+        problems += _existing_file(source, "path", "source", base_dir)
     results = config.get("results")
     if isinstance(results, dict) and isinstance(results.get("dir"), str) and results["dir"]:
         results["dir"] = _resolve(base_dir, results["dir"])
@@ -236,15 +229,20 @@ def _static_problems(static, size, base_dir) -> list[str]:
         problems.append(
             f"static.hosts: {len(hosts)} host(s) — must list at least size ({size}) machines"
         )
-    key = static.get("ssh_key")
-    if isinstance(key, str) and key:
-        static["ssh_key"] = _resolve(base_dir, key)
-        if not os.path.isfile(static["ssh_key"]):
-            problems.append(
-                f"static.ssh_key: {_show(key)} — must name an existing file"
-                f" (looked for {static['ssh_key']})"
-            )
-    return problems
+    return problems + _existing_file(static, "ssh_key", "static", base_dir)
+
+
+def _existing_file(section: dict, key: str, name: str, base_dir) -> list[str]:
+    """Resolve ``section[key]`` against base_dir; a problem if no such file exists."""
+    given = section.get(key)
+    if not (isinstance(given, str) and given):
+        return []
+    section[key] = _resolve(base_dir, given)
+    if os.path.isfile(section[key]):
+        return []
+    return [
+        f"{name}.{key}: {_show(given)} — must name an existing file (looked for {section[key]})"
+    ]
 
 
 def _aws_problems(aws, job, base_dir) -> list[str]:

@@ -112,12 +112,15 @@ def _run(operation, log: EngineLog, **kwargs):
     try:
         return operation(on_output=log, color="never", **kwargs)
     except auto.CommandError as error:
-        lines = [line for line in str(error).splitlines() if line.strip()][-8:]
         raise StackError(
-            f"pulumi {operation.__name__} failed (engine log: {log.path}):\n" + "\n".join(lines)
+            f"pulumi {operation.__name__} failed (engine log: {log.path}):\n" + _last_lines(error)
         ) from None
     finally:
         log.close()
+
+
+def _last_lines(error, count: int = 8) -> str:
+    return "\n".join([line for line in str(error).splitlines() if line.strip()][-count:])
 
 
 def counts(changes) -> dict[str, int]:
@@ -145,10 +148,9 @@ class ClusterStack:
                 f" .pulumi/locks/ entry of the stack in {self.config['aws']['state']}"
             ) from None
         except auto.CommandError as error:
-            lines = [line for line in str(error).splitlines() if line.strip()][-8:]
             raise StackError(
                 f"pulumi could not open stack {self.name} in {self.config['aws']['state']}:\n"
-                + "\n".join(lines)
+                + _last_lines(error)
             ) from None
 
     def _open_stack(self, auto, create: bool):

@@ -1,0 +1,73 @@
+"""Processes a test starts with ``python -m …``, each in a process group of its own."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.burst.cluster.plugins.module_utils.processes import (  # noqa: E402
+    group_members,
+)
+
+
+class Processes:
+    """Started processes, with a log each in ``logs``, stopped together by ``stop_all``."""
+
+    def __init__(self, logs: Path, env: dict[str, str], wait: float):
+        self.logs = logs
+        self.env = env
+        self.default_wait = wait
+        self.started: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        """``python -m *args``, its output in ``<logs>/<name>.log``."""
+        with open(self.logs / f"{name}.log", "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.logs,
+                start_new_session=True,
+            )
+        self.started.append((name, process))
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
+
+    def wait(self, name: str, process: subprocess.Popen, timeout: float | None = None) -> int:
+        timeout = self.default_wait if timeout is None else timeout
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name} still running after {timeout} s; its log:\n{self.log(name)}")
+
+    def stop_all(self) -> None:
+        """SIGTERM every group at once; SIGKILL what is left after a grace period."""
+        for _, process in self.started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, process in self.started:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                pass
+            try:  # the leader and what it left in its group (a nanny's worker process)
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            process.wait(15)
+        deadline = time.monotonic() + 5
+        while any(group_members(p.pid) for _, p in self.started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.started = []
