@@ -1,5 +1,7 @@
 # burst: `make run` runs the job of cluster.yaml; `make test` runs every test.
-# `make preview` shows what a run would make; `make down` removes a cluster left up.
+# `make check` checks the file; `make preview` shows what a run would make and writes the plan;
+# `make down` removes a cluster left up. ROWS=N runs N synthetic rows instead of the file's;
+# BASE=FILE makes the plan compare with an earlier version of the cluster file.
 # Each first builds a virtual environment from python3 (3.11 or newer) and pyproject.toml.
 
 PYTHON ?= python3
@@ -8,15 +10,22 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: run preview down test test-hosts lint venv clean constraints
+.PHONY: run check preview down test test-hosts lint venv clean constraints
 
 CLUSTER_ARG = $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
+# ROWS and BASE may come from a workflow's input: the shell expands them, make never does.
+export ROWS BASE
+ROWS_ARG = $${ROWS:+-e "burst_rows=$$ROWS"}
+BASE_ARG = $${BASE:+-e "burst_base_file=$$BASE"}
 
 run: $(READY)
-	$(BIN)/ansible-playbook playbooks/site.yml $(CLUSTER_ARG)
+	$(BIN)/ansible-playbook playbooks/site.yml $(CLUSTER_ARG) $(ROWS_ARG)
+
+check: $(READY)
+	$(BIN)/ansible-playbook playbooks/check.yml $(CLUSTER_ARG)
 
 preview: $(READY)
-	$(BIN)/ansible-playbook playbooks/site.yml --check $(CLUSTER_ARG)
+	$(BIN)/ansible-playbook playbooks/site.yml --check $(CLUSTER_ARG) $(ROWS_ARG) $(BASE_ARG)
 
 down: $(READY)
 	$(BIN)/ansible-playbook playbooks/down.yml $(CLUSTER_ARG)

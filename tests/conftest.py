@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -41,6 +42,32 @@ def free_ports(count: int) -> list[int]:
     for sock in sockets:
         sock.close()
     return ports
+
+
+def cluster_file(directory, **overrides):
+    """Write a small provider-local cluster file on free ports; ``overrides`` change it."""
+    scheduler, dashboard, source, receiver = free_ports(4)
+    config = {
+        "name": "e2e",
+        "provider": "local",
+        "size": 2,
+        "workers_per_host": 1,
+        "ports": {
+            "scheduler": scheduler,
+            "dashboard": dashboard,
+            "source": source,
+            "receiver": receiver,
+        },
+        "source": {"kind": "synthetic", "rows": 3000, "seed": 11},
+        "job": {"slowness": 100, "batch_rows": 100, "timeout": 300},
+        "results": {"dir": "output"},
+    }
+    for key, value in overrides.items():  # a source is replaced whole, other sections merged
+        merge = isinstance(value, dict) and key in config and key != "source"
+        config[key] = {**config[key], **value} if merge else value
+    path = directory / "cluster.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def processes_with_env(marker: str) -> list[tuple[int, str]]:

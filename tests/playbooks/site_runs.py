@@ -8,33 +8,7 @@ import sys
 import time
 
 import pandas as pd
-import yaml
-from conftest import BIN, REPO, ansible, ansible_env, free_ports
-
-
-def cluster_file(directory, **overrides):
-    scheduler, dashboard, source, receiver = free_ports(4)
-    config = {
-        "name": "e2e",
-        "provider": "local",
-        "size": 2,
-        "workers_per_host": 1,
-        "ports": {
-            "scheduler": scheduler,
-            "dashboard": dashboard,
-            "source": source,
-            "receiver": receiver,
-        },
-        "source": {"kind": "synthetic", "rows": 3000, "seed": 11},
-        "job": {"slowness": 100, "batch_rows": 100, "timeout": 300},
-        "results": {"dir": "output"},
-    }
-    for key, value in overrides.items():  # a source is replaced whole, other sections merged
-        merge = isinstance(value, dict) and key in config and key != "source"
-        config[key] = {**config[key], **value} if merge else value
-    path = directory / "cluster.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+from conftest import BIN, REPO, ansible, ansible_env, cluster_file
 
 
 def site(path, state_dir, *extra, **env):

@@ -3,8 +3,7 @@
 import json
 import os
 
-from conftest import BIN, REPO, ansible
-from site_runs import cluster_file
+from conftest import BIN, REPO, ansible, cluster_file
 
 
 def playbook(name, path, state_dir, **env):

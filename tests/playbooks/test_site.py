@@ -4,8 +4,8 @@ import threading
 
 import pandas as pd
 import pytest
-from conftest import open_listeners, processes_with_env
-from site_runs import cluster_file, read, reference, run_dir, site
+from conftest import cluster_file, open_listeners, processes_with_env
+from site_runs import read, reference, run_dir, site
 
 
 def test_site_gives_the_single_process_answer_and_leaves_nothing(tmp_path, state_dir):

@@ -14,13 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, REPO, processes_with_env
+from conftest import BIN, REPO, cluster_file, processes_with_env
 from netns_hosts import netns_hosts
 from site_runs import (
     FAULT_ROWS,
     FAULT_SEED,
     FAULT_SLOWNESS,
-    cluster_file,
     read,
     reference,
     run_dir,

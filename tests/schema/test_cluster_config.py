@@ -532,7 +532,7 @@ def test_ansible_doc_documents_the_action(tmp_path):
     assert entry["doc"]["attributes"]["check_mode"]["support"] == "full"
     assert entry["doc"]["attributes"]["action"]["support"] == "full"
     assert entry["doc"]["has_action"] is True
-    assert set(entry["return"]) == {"config", "problems"}
+    assert set(entry["return"]) == {"config", "longest_run_minutes", "problems"}
     assert yaml.safe_load(entry["examples"])[0]["burst.cluster.config"]["path"] == "cluster.yaml"
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ansible
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
@@ -20,6 +21,7 @@ PLUGINS = [
     ("module", "wait_job"),
     ("module", "config"),
     ("module", "run_certificates"),
+    ("module", "report"),
     ("inventory", "stack_outputs"),
 ]
 
@@ -52,5 +54,6 @@ def test_documentation_has_examples_and_return(tmp_path, kind, name):
     doc = json.loads(done.stdout)[f"burst.cluster.{name}"]
     assert doc["doc"]["short_description"]
     assert doc["examples"].strip()
+    assert all(yaml.safe_load_all(doc["examples"])), f"{name}'s EXAMPLES are not YAML"
     if kind == "module":
         assert doc["return"], f"{name} documents no RETURN"

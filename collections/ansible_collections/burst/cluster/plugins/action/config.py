@@ -6,6 +6,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     ClusterConfigError,
     load_cluster_file,
+    longest_run_seconds,
 )
 
 
@@ -19,12 +20,17 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _, args = self.validate_argument_spec(
-            argument_spec={"path": {"type": "path", "required": True}},
+            argument_spec={
+                "path": {"type": "path", "required": True},
+                "overrides": {"type": "dict", "default": {}},
+            },
         )
         try:
-            config = load_cluster_file(args["path"])
+            config = load_cluster_file(args["path"], args["overrides"])
         except ClusterConfigError as exc:
             result.update(failed=True, msg=str(exc), problems=exc.problems)
             return result
-        result.update(changed=False, config=config)
+        result.update(
+            changed=False, config=config, longest_run_minutes=-(-longest_run_seconds(config) // 60)
+        )
         return result

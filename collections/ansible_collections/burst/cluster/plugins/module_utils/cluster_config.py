@@ -21,6 +21,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[6]
 SCHEMA_PATH = PROJECT_DIR / "schema" / "cluster.schema.json"
 DERIVED_KEYS = ("cluster_file", "base_dir")
 SETUP_SECONDS = 600  # what an aws machine may spend booting and installing before the job
+TEARDOWN_SECONDS = 600  # what collecting the results and destroying the stack may take
 
 TOP_LEVEL = "(top level)"
 TYPE_NAMES = {
@@ -65,8 +66,9 @@ def _schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-def load_cluster_file(path) -> dict:
-    """Read, validate and normalise a cluster file; raise ClusterConfigError on any mistake."""
+def load_cluster_file(path, overrides=None) -> dict:
+    """Read, validate and normalise a cluster file, with ``overrides`` (a mapping of sections,
+    e.g. ``{"source": {"rows": 100}}``) merged in; raise ClusterConfigError on any mistake."""
     path = Path(os.path.abspath(os.path.expanduser(path)))
     try:
         text = path.read_text(encoding="utf-8")
@@ -92,6 +94,14 @@ def load_cluster_file(path) -> dict:
         where = f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
         problem = f"{TOP_LEVEL}: {_show(data)} — must be a mapping ({where})"
         raise ClusterConfigError([problem], path)
+    if overrides:
+        data = _merged(data, overrides)
+        label = f"{path} with {json.dumps(overrides, sort_keys=True)}"
+        try:
+            config = validate_config(data, path.parent, cluster_file=path)
+        except ClusterConfigError as error:
+            raise ClusterConfigError(error.problems, label) from None
+        return config
     return validate_config(data, path.parent, cluster_file=path)
 
 
@@ -113,12 +123,26 @@ def validate_config(data, base_dir, cluster_file=None) -> dict:
     return config
 
 
+def longest_run_seconds(config) -> int:
+    """The longest a run of ``config`` may take, from provisioning to the end of teardown."""
+    return config["job"]["timeout"] + SETUP_SECONDS + TEARDOWN_SECONDS
+
+
 def recheck(config) -> dict:
     """Validate a config this loader returned (and a caller may have changed) once more."""
     if not isinstance(config, dict):
         raise ClusterConfigError([f"{TOP_LEVEL}: {_show(config)} — must be a mapping"])
     given = {key: value for key, value in config.items() if key not in DERIVED_KEYS}
     return validate_config(given, config.get("base_dir", "."), config.get("cluster_file"))
+
+
+def _merged(data: dict, overrides: dict) -> dict:
+    merged = dict(data)
+    for key, value in overrides.items():
+        old = merged.get(key)
+        both = isinstance(old, dict) and isinstance(value, dict)
+        merged[key] = _merged(old, value) if both else value
+    return merged
 
 
 def _render(error) -> list[str]:

@@ -24,6 +24,12 @@ options:
       - A relative path is relative to the directory C(ansible-playbook) was started in.
     type: path
     required: true
+  overrides:
+    description:
+      - "Sections merged into the file before it is checked, e.g. C({source: {rows: 100}}) for a
+        smaller run. They are checked like the file; a problem names them in its message."
+    type: dict
+    default: {}
 attributes:
   action:
     support: full
@@ -57,6 +63,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+longest_run_minutes:
+  description:
+    - The longest a run of this file may take, in whole minutes, from provisioning to the end
+      of teardown (C(job.timeout) + 10 min to boot and install + 10 min to collect and tear down).
+  returned: success
+  type: int
+  sample: 80
 config:
   description:
     - The cluster file, validated and normalised; every default filled in, relative paths made

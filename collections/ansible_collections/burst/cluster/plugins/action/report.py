@@ -1,0 +1,86 @@
+"""Action plugin of burst.cluster.report: render the plan of a change or the summary of a run
+on the controller, and write it as Markdown."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.burst.cluster.plugins.module_utils import run_report, stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    ClusterConfigError,
+    load_cluster_file,
+)
+
+ARGUMENT_SPEC = {
+    "kind": {"type": "str", "required": True, "choices": ["plan", "run"]},
+    "cluster_file": {"type": "path"},
+    "overrides": {"type": "dict", "default": {}},
+    "base_file": {"type": "path"},
+    "changes": {"type": "dict"},
+    "config": {"type": "dict"},
+    "run_id": {"type": "str"},
+    "manifest": {"type": "dict", "default": {}},
+    "failures": {"type": "list", "elements": "str", "default": []},
+    "dest": {"type": "path"},
+    "append_to": {"type": "path"},
+}
+REQUIRED_BY_KIND = {"plan": ("cluster_file",), "run": ("config", "run_id")}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _, args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC,
+            required_if=[("kind", kind, names) for kind, names in REQUIRED_BY_KIND.items()],
+        )
+        if args["kind"] == "plan":
+            dest = args["dest"] or os.path.join(stack_outputs.state_dir(), "plan.md")
+            markdown = run_report.plan_comment(
+                _load(args["cluster_file"], args["overrides"]),
+                _load(args["base_file"]) if args["base_file"] else run_report.NOT_COMPARED,
+                args["changes"],
+                args["failures"],
+            )
+        else:
+            run_dir = os.path.join(args["config"]["results"]["dir"], args["run_id"])
+            dest = args["dest"] or os.path.join(run_dir, "summary.md")
+            markdown = run_report.run_summary(
+                args["config"], args["run_id"], args["manifest"], args["failures"]
+            )
+        try:
+            _write(dest, markdown, "w")
+            if args["append_to"]:
+                _write(args["append_to"], markdown, "a")
+        except OSError as error:
+            result["warnings"] = [f"cannot write the {args['kind']} report: {error}"]
+        result.update(changed=True, markdown=markdown, dest=dest)
+        return result
+
+
+def _load(path, overrides=None):
+    """The config of the cluster file at ``path``; the loader's message when it does not load;
+    None when there is no such file (a cluster file new in the change)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return load_cluster_file(path, overrides)
+    except ClusterConfigError as error:
+        # A comment shows the path inside the repository, never the runner's directories.
+        shown = os.path.relpath(path)
+        shown = os.path.basename(path) if shown.startswith("..") else shown
+        label = error.file.replace(os.path.abspath(path), shown)
+        return str(ClusterConfigError(error.problems, label))
+
+
+def _write(path, text, mode):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, mode, encoding="utf-8") as handle:
+        handle.write(text + ("\n" if mode == "a" else ""))

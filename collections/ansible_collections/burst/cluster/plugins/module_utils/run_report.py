@@ -1,0 +1,218 @@
+"""The Markdown burst writes for people: the plan of a change (the pull-request comment) and
+the summary of a run (the job summary), with what the machines cost by infra/aws_prices.json."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    DERIVED_KEYS,
+    PROJECT_DIR,
+    SETUP_SECONDS,
+    TEARDOWN_SECONDS,
+    longest_run_seconds,
+)
+from ansible_collections.burst.cluster.plugins.module_utils.stack_outputs import host_plan
+
+PRICES_PATH = PROJECT_DIR / "infra" / "aws_prices.json"
+HOURLY_RUNS_PER_MONTH = 30 * 24
+PREVIEW_OPERATIONS = (("create", "to add"), ("update", "to change"), ("delete", "to remove"))
+REPLACE_OPERATIONS = ("replace", "create-replacement", "delete-replaced")
+
+
+@functools.cache
+def load_prices(path=PRICES_PATH) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def run_cost(config: dict, prices: dict) -> dict | None:
+    """What a run's machines cost at most, in USD; None when burst pays for no machine."""
+    if config["provider"] != "aws":
+        return None
+    aws = config["aws"]
+    machines = len(host_plan(config))
+    price = prices["regions"].get(aws["region"], {}).get(aws["instance_type"])
+    spot = aws["spot"]
+    if price is not None and isinstance(spot, dict):
+        price = min(price, spot["max_price"])
+    cost = {
+        "machines": machines,
+        "instance_type": aws["instance_type"],
+        "region": aws["region"],
+        "price": price,
+        "spot": bool(spot),
+        "run_hours": longest_run_seconds(config) / 3600,
+        "date": prices["date"],
+    }
+    if price is not None:
+        cost["per_hour"] = round(machines * price, 4)
+        cost["per_run"] = round(machines * price * cost["run_hours"], 2)
+        per_run = machines * price * cost["run_hours"]
+        cost["per_month_hourly"] = round(per_run * HOURLY_RUNS_PER_MONTH, 2)
+    return cost
+
+
+NOT_COMPARED = "not compared"
+
+
+def plan_comment(new, base=NOT_COMPARED, changes=None, failures=(), prices=None) -> str:
+    """The pull-request comment for a change of the cluster file.
+
+    ``new`` and ``base`` are loaded configs or, for a file that does not load, the loader's
+    message; ``base`` is None for a file new in the change, NOT_COMPARED when there is no
+    earlier version to compare with. ``changes`` counts the preview's operations.
+    """
+    prices = prices or load_prices()
+    if isinstance(new, str):
+        return _join(
+            "### burst plan: the cluster file is invalid",
+            "Nothing can be applied until it is fixed. The loader says:",
+            _fenced(new),
+        )
+    after = _describe(new)
+    lines = ["### burst plan for `{}`".format(new["name"]), ""]
+    if base is NOT_COMPARED:
+        lines += ["| | |", "| --- | --- |"]
+        lines += [f"| {field} | {value} |" for field, value in after.items()]
+    else:
+        before = _describe(base) if isinstance(base, dict) else {}
+        lines += ["| | before | after |", "| --- | --- | --- |"]
+        for field, value in after.items():
+            old = before.get(field, "—")
+            mark = " **(changed)**" if before and old != value else ""
+            lines.append(f"| {field} | {old} | {value}{mark} |")
+        if base is None:
+            lines.append("\nThe cluster file is new.")
+        elif isinstance(base, str):
+            lines += ["\nThe cluster file before this change did not load:", _fenced(base)]
+        else:
+            changed = _changed_sections(base, new)
+            lines.append(
+                "\nChanged: " + ", ".join(f"`{key}`" for key in changed) + "."
+                if changed
+                else "\nNo change to the cluster file."
+            )
+    lines += ["", _resources(new, changes), "", _cost_line(run_cost(new, prices), prices)]
+    if failures:
+        lines += ["", "**The preview failed:**", _fenced("\n".join(failures))]
+    return _join(*lines)
+
+
+def run_summary(config: dict, run_id: str, manifest: dict, failures=(), prices=None) -> str:
+    """The summary of one run: its rows, its time, where the results are and what failed."""
+    prices = prices or load_prices()
+    outcome = "failed" if failures else "succeeded"
+    lines = [f"### burst run `{run_id}` of `{config['name']}`: {outcome}", ""]
+    lines += ["| | |", "| --- | --- |"]
+    for field, value in _describe(config).items():
+        lines.append(f"| {field} | {value} |")
+    if manifest:
+        balance = "balanced" if manifest.get("balanced") else "**not balanced**"
+        lines.append(
+            "| rows | {} in, {} out, {} rejected ({}) |".format(
+                manifest.get("rows_in"),
+                manifest.get("rows_out"),
+                manifest.get("rows_rejected"),
+                balance,
+            )
+        )
+        lines.append(f"| job time | {manifest.get('seconds')} s |")
+        lines.append(f"| results.csv sha256 | `{manifest.get('results_sha256')}` |")
+    else:
+        lines.append("| rows | no manifest was collected |")
+    output = os.path.join(config["results"]["dir"], run_id)
+    lines.append(f"| results | `{os.path.relpath(output, config['base_dir'])}/` |")
+    cost = run_cost(config, prices)
+    if cost:
+        lines += ["", _cost_line(cost, prices)]
+    if failures:
+        lines += ["", "**What failed:**", _fenced("\n".join(failures))]
+    return _join(*lines)
+
+
+def _describe(config: dict) -> dict:
+    source, job, aws = config["source"], config["job"], config.get("aws", {})
+    where = {
+        "synthetic": lambda: f"{source.get('rows')} rows, seed {source.get('seed')}",
+        "file": lambda: os.path.relpath(source["path"], config["base_dir"]),
+        "s3": lambda: source["url"],
+    }
+    machine = {"local": "this machine", "static": "static hosts"}
+    return {
+        "provider": config["provider"],
+        "size": f"{config['size']} machine(s) × {config['workers_per_host']} worker(s)",
+        "instance type": machine.get(
+            config["provider"], f"{aws.get('instance_type')} in {aws.get('region')}"
+        ),
+        "source": f"{source['kind']} ({where[source['kind']]()})",
+        "job": f"{job['classifier']} (slowness {job['slowness']}, timeout {job['timeout']} s)",
+    }
+
+
+def _changed_sections(base: dict, new: dict) -> list[str]:
+    """Top-level keys whose values differ, with paths taken relative to each file's directory."""
+
+    def comparable(value, base_dir):
+        if isinstance(value, dict):
+            return {key: comparable(item, base_dir) for key, item in value.items()}
+        if isinstance(value, list):
+            return [comparable(item, base_dir) for item in value]
+        if not isinstance(value, str):
+            return value
+        scheme, path = ("file://", value[7:]) if value.startswith("file://") else ("", value)
+        inside = os.path.isabs(path) and os.path.commonpath([path, base_dir]) == base_dir
+        return scheme + os.path.relpath(path, base_dir) if inside else value
+
+    old, now = (
+        comparable({k: v for k, v in config.items() if k not in DERIVED_KEYS}, config["base_dir"])
+        for config in (base, new)
+    )
+    return [key for key in dict.fromkeys([*old, *now]) if old.get(key) != now.get(key)]
+
+
+def _resources(config: dict, changes) -> str:
+    if config["provider"] != "aws":
+        return f"**Resources:** none; provider `{config['provider']}` makes no cloud resource."
+    if changes is None:
+        return "**Resources:** unknown; the preview did not run."
+    counts = [f"{changes.get(op, 0)} {label}" for op, label in PREVIEW_OPERATIONS]
+    replaced = sum(changes.get(op, 0) for op in REPLACE_OPERATIONS)
+    if replaced:
+        counts.append(f"{replaced} to replace")
+    counts.append(f"{changes.get('same', 0)} unchanged")
+    return (
+        "**Resources** (`pulumi preview`; the stack exists only while a run does, so this is"
+        " what every run makes): " + ", ".join(counts) + "."
+    )
+
+
+def _cost_line(cost: dict | None, prices: dict) -> str:
+    if cost is None:
+        return "**Cost:** no cloud machines."
+    if cost["price"] is None:
+        return (
+            f"**Cost:** unknown; the price table of {cost['date']} has no price for"
+            f" {cost['instance_type']} in {cost['region']}."
+        )
+    kind = "spot, at most" if cost["spot"] else "on-demand"
+    extra_minutes = (SETUP_SECONDS + TEARDOWN_SECONDS) // 60
+    return (
+        f"**Cost** ({kind} {prices['currency']} {cost['price']}/h per {cost['instance_type']} in"
+        f" {cost['region']}, price table of {cost['date']}): {cost['machines']} machines,"
+        f" ${cost['per_hour']:.2f} per hour; a run lasts at most"
+        f" {math.ceil(cost['run_hours'] * 60)} min (job.timeout, and {extra_minutes} min to boot,"
+        f" install, collect and tear down), so at most ${cost['per_run']:.2f} per run and"
+        f" ${cost['per_month_hourly']:.2f} for 30 days of hourly runs."
+    )
+
+
+def _fenced(text: str) -> str:
+    return f"```\n{text}\n```"
+
+
+def _join(*lines) -> str:
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,118 @@
+"""Documentation of burst.cluster.report; the work is done by the action plugin of the same name."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: report
+short_description: Write the plan of a cluster change or the summary of a run, in Markdown
+description:
+  - "O(kind=plan): what a change of the cluster file would do, for a pull-request comment:
+    the size, instance type, source and job before and after, the resources the Pulumi preview
+    counts, and what a run costs at the hourly price of the instance type in the price table
+    C(infra/aws_prices.json) (dated, per region)."
+  - An invalid cluster file gives a plan that quotes the loader's message.
+  - "O(kind=run): the summary of one run: the cluster, the rows in, out and rejected from the
+    manifest, the job's time, where the results are, the cost and what failed."
+  - Runs on the controller only (it is an action plugin); it writes the report even in check
+    mode, since a report changes no machine.
+  - A report that cannot be written gives a warning, never a failure, so that it never hides
+    why a run failed.
+version_added: 0.1.0
+author: burst
+options:
+  kind:
+    description: Which report to write.
+    type: str
+    required: true
+    choices: [plan, run]
+  cluster_file:
+    description: The cluster file after the change. Required with O(kind=plan).
+    type: path
+  overrides:
+    description: Sections merged into O(cluster_file), as M(burst.cluster.config) takes them.
+    type: dict
+    default: {}
+  base_file:
+    description:
+      - The cluster file before the change, e.g. from a checkout of the pull request's base.
+      - A path that does not exist means the file is new.
+    type: path
+  changes:
+    description:
+      - Counts of the preview's operations by name (C(create), C(update), C(delete), C(same), ...).
+    type: dict
+  config:
+    description:
+      - The run's config, as M(burst.cluster.config) returned it. Required with O(kind=run).
+    type: dict
+  run_id:
+    description: The run's id. Required with O(kind=run).
+    type: str
+  manifest:
+    description: The run's C(manifest.json), if one was collected.
+    type: dict
+    default: {}
+  failures:
+    description: Why the run or the preview failed, one line each; empty when it succeeded.
+    type: list
+    elements: str
+    default: []
+  dest:
+    description:
+      - File to write the Markdown to; replaced if it exists.
+      - "The default for O(kind=plan) is C(plan.md) in the state directory (C($BURST_STATE_DIR),
+        else C(.burst)); for O(kind=run), C(summary.md) in the run's results,
+        C(<results.dir>/<run_id>/summary.md)."
+    type: path
+  append_to:
+    description:
+      - File to append the Markdown to as well, e.g. C($GITHUB_STEP_SUMMARY) in GitHub Actions.
+    type: path
+attributes:
+  action:
+    support: full
+    description: Runs on the controller as an action plugin.
+  async:
+    support: none
+    description: Rendering is quick; it cannot run asynchronously.
+  check_mode:
+    support: full
+    description: Writes the report in check mode too; the plan is what check mode is for.
+  diff_mode:
+    support: none
+    description: The report is new each time; there is no diff to show.
+  platform:
+    platforms: posix
+    description: Runs on the controller.
+"""
+
+EXAMPLES = r"""
+- name: Write the plan of a pull request
+  burst.cluster.report:
+    kind: plan
+    cluster_file: cluster.yaml
+    base_file: .burst/base/cluster.yaml
+    changes: {create: 12}
+
+- name: Write the run's summary, also to the job summary of GitHub Actions
+  burst.cluster.report:
+    kind: run
+    config: "{{ burst_config }}"
+    run_id: "{{ burst_run_id }}"
+    manifest: "{{ lookup('ansible.builtin.file', burst_output ~ '/manifest.json') | from_json }}"
+    append_to: "{{ lookup('ansible.builtin.env', 'GITHUB_STEP_SUMMARY') or omit }}"
+"""
+
+RETURN = r"""
+markdown:
+  description: The report as written.
+  returned: success
+  type: str
+  sample: "### burst plan for `demo`\n\n| | before | after |\n..."
+dest:
+  description: Where the report was written, or would have been if it could not be.
+  returned: success
+  type: str
+  sample: .burst/plan.md
+"""

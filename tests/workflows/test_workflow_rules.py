@@ -1,0 +1,94 @@
+"""What the workflows promise: when they run, with which rights, and that teardown always runs."""
+
+from workflow_files import workflow
+
+WATCHED = ["cluster.yaml", "infra/**", "collections/**", "playbooks/**"]
+
+
+def steps_using(job, action):
+    return [step for step in job["steps"] if step.get("uses", "").startswith(action + "@")]
+
+
+def step_running(job, script):
+    (step,) = [step for step in job["steps"] if step.get("run", "").startswith(script)]
+    return step
+
+
+def test_apply_runs_on_a_change_on_main_every_hour_on_the_hour_and_by_hand():
+    on = workflow("apply.yml")["on"]
+    assert on["push"] == {"branches": ["main"], "paths": WATCHED}
+    assert on["schedule"] == [{"cron": "0 * * * *"}]
+    rows = on["workflow_dispatch"]["inputs"]["rows"]
+    assert rows["required"] is False and rows["default"] == ""
+
+
+def test_apply_runs_one_at_a_time_and_never_cancels_a_running_one():
+    concurrency = workflow("apply.yml")["concurrency"]
+    assert concurrency["cancel-in-progress"] is False
+    assert "github.ref" not in concurrency["group"]  # one group whatever started the run
+
+
+def test_apply_has_least_privilege_and_no_stored_keys():
+    apply = workflow("apply.yml")
+    assert apply["permissions"] == {"contents": "read"}
+    assert "permissions" not in apply["jobs"]["check"]
+    assert apply["jobs"]["run"]["permissions"] == {"contents": "read", "id-token": "write"}
+    (aws,) = steps_using(apply["jobs"]["run"], "aws-actions/configure-aws-credentials")
+    assert aws["with"]["role-to-assume"] == "${{ vars.BURST_AWS_ROLE_ARN }}"
+    assert not {"aws-access-key-id", "aws-secret-access-key"} & set(aws["with"])
+    assert "secrets." not in str(apply)
+
+
+def test_apply_tears_down_and_keeps_the_output_whatever_happened():
+    job = workflow("apply.yml")["jobs"]["run"]
+    scripts = [step.get("run") for step in job["steps"] if "run" in step]
+    assert scripts == ["make run", "make down"]
+    assert step_running(job, "make down").get("if") == "always()"
+    (upload,) = steps_using(job, "actions/upload-artifact")
+    assert upload["if"] == "always()"
+    assert upload["with"]["path"] == "output/"
+    assert job["steps"].index(upload) > job["steps"].index(step_running(job, "make down"))
+
+
+def test_apply_times_out_after_the_longest_run_the_cluster_file_allows():
+    apply = workflow("apply.yml")
+    check, run = apply["jobs"]["check"], apply["jobs"]["run"]
+    assert run["needs"] == "check"
+    assert run["timeout-minutes"] == "${{ fromJSON(needs.check.outputs.timeout_minutes) }}"
+    assert check["outputs"]["timeout_minutes"] == "${{ steps.check.outputs.timeout_minutes }}"
+    assert step_running(check, "make check")["id"] == "check"
+
+
+def test_aws_steps_run_only_for_provider_aws():
+    job = workflow("apply.yml")["jobs"]["run"]
+    for action in ("aws-actions/configure-aws-credentials", "pulumi/actions"):
+        (step,) = steps_using(job, action)
+        assert step["if"] == "needs.check.outputs.provider == 'aws'"
+
+
+def test_plan_previews_a_pull_request_and_keeps_one_comment_up_to_date():
+    plan = workflow("plan.yml")
+    assert plan["on"] == {"pull_request": {"paths": WATCHED}}
+    assert plan["permissions"] == {"contents": "read"}
+    job = plan["jobs"]["preview"]
+    assert job["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "pull-requests": "write",
+    }
+    base = [step for step in steps_using(job, "actions/checkout") if "with" in step]
+    assert base[0]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    preview = step_running(job, "make preview")
+    assert preview["run"] == f"make preview BASE={base[0]['with']['path']}/cluster.yaml"
+    (comment,) = steps_using(job, "marocchino/sticky-pull-request-comment")
+    assert comment["if"] == "always()"  # an invalid file fails the step, the comment says why
+    assert comment["with"] == {"header": "burst-plan", "path": ".burst/plan.md"}
+    assert job["steps"].index(comment) > job["steps"].index(preview)
+
+
+def test_ci_checks_lints_and_tests_every_push_and_pull_request():
+    ci = workflow("ci.yml")
+    assert set(ci["on"]) == {"push", "pull_request"}
+    assert ci["permissions"] == {"contents": "read"}
+    scripts = [step["run"] for step in ci["jobs"]["test"]["steps"] if "run" in step]
+    assert scripts == ["make check", "sudo make test"]
