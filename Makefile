@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: run check preview down test test-hosts lint venv clean constraints
+.PHONY: run check preview down test test-hosts lint bench venv clean constraints
 
 CLUSTER_ARG = $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
 # ROWS and BASE may come from a workflow's input: the shell expands them, make never does.
@@ -44,6 +44,10 @@ test-hosts:
 	  apt-get update -qq && apt-get install -y -qq openssh-server > /dev/null; \
 	  if [ -n "$$made" ]; then rm -f $$policy; fi; \
 	fi
+
+# Benchmarks against the single process and Dask DataFrame: bench/results.{json,md,png}.
+bench: $(READY)
+	$(BIN)/python tests/bench/suite.py --out bench
 
 lint: $(READY)
 	$(BIN)/ruff check .

@@ -1,0 +1,220 @@
+"""What the benchmarks race: the single process, burst's pipeline, and Dask DataFrame by hand.
+
+Every contender runs as its own processes, as a user would run it, and returns its wall time.
+"""
+
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+PYTHON = sys.executable
+BLACK_BOX = "classifier.black_box:classify"
+VECTORISED = "classifier.vectorised:classify"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app(*args, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([PYTHON, "-m", "classifier", *map(str, args)], **kwargs)
+
+
+def generate(rows: int, path: Path) -> Path:
+    with open(path, "wb") as out:
+        subprocess.run(
+            [PYTHON, "-m", "classifier", "generate", "--rows", str(rows)], stdout=out, check=True
+        )
+    return path
+
+
+@contextlib.contextmanager
+def dask_cluster(workers: int):
+    """A scheduler and ``workers`` one-thread workers on loopback; yields the address."""
+    port = free_port()
+    quiet = {"stderr": subprocess.DEVNULL}
+    processes = [
+        app(
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--dashboard-address",
+            "127.0.0.1:0",
+            **quiet,
+        )
+    ]
+    processes += [
+        app(
+            "worker",
+            f"tcp://127.0.0.1:{port}",
+            "--nthreads",
+            1,
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            **quiet,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
+
+
+def single(rows_csv: Path, out: Path, classifier: str, slowness: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "classifier",
+            "classify",
+            rows_csv,
+            out,
+            "--classifier",
+            classifier,
+            "--slowness",
+            str(slowness),
+        ],
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+class PeakRss(threading.Thread):
+    """Polls the peak resident memory (VmHWM) of named processes until stopped, in bytes."""
+
+    def __init__(self, processes: dict):
+        super().__init__(daemon=True)
+        self.processes, self.peaks, self.done = (
+            processes,
+            dict.fromkeys(processes, 0),
+            threading.Event(),
+        )
+
+    def run(self):
+        while not self.done.wait(0.05):
+            for name, process in self.processes.items():
+                with contextlib.suppress(OSError, ValueError):
+                    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peaks[name] = max(self.peaks[name], int(line.split()[1]) * 1024)
+
+    def stop(self) -> dict:
+        self.done.set()
+        self.join()
+        return self.peaks
+
+
+def pipeline(
+    scheduler: str,
+    work: Path,
+    rows_csv: Path,
+    *,
+    workers: int,
+    classifier: str,
+    slowness: int,
+    batch_rows: int,
+    max_in_flight: int,
+    one_record_per_frame: bool = False,
+) -> tuple[float, dict]:
+    """burst's pipeline on a running Dask cluster: (seconds from the sender's start to the
+    receiver's exit, peak RSS of sender, source and receiver)."""
+    source_port, receiver_port = free_port(), free_port()
+    quiet = {"stderr": subprocess.DEVNULL}
+    receiver = app(
+        "receive", "--listen", f"127.0.0.1:{receiver_port}", "--out", work / "out", **quiet
+    )
+    source = app(
+        "source",
+        "--listen",
+        f"127.0.0.1:{source_port}",
+        "--scheduler",
+        scheduler,
+        "--sink",
+        f"127.0.0.1:{receiver_port}",
+        "--workers",
+        workers,
+        "--classifier",
+        classifier,
+        "--slowness",
+        slowness,
+        "--batch-rows",
+        batch_rows,
+        "--max-in-flight",
+        max_in_flight,
+        **quiet,
+    )
+    try:
+        time.sleep(1.5)
+        started = time.perf_counter()
+        extra = ["--one-record-per-frame"] if one_record_per_frame else []
+        sender = app(
+            "send", "--to", f"127.0.0.1:{source_port}", "--file", rows_csv, *extra, **quiet
+        )
+        memory = PeakRss({"sender": sender, "source": source, "receiver": receiver})
+        memory.start()
+        try:
+            if sender.wait(timeout=3600) or receiver.wait(timeout=3600) or source.wait(timeout=60):
+                raise RuntimeError("the pipeline failed")
+        finally:
+            peaks = memory.stop()
+        return time.perf_counter() - started, peaks
+    finally:
+        for process in (receiver, source):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+DASK_DATAFRAME = """
+import sys
+import dask.dataframe as dd
+from distributed import Client
+from classifier.batches import load_classifier
+
+scheduler, source, target, classifier, blocksize = sys.argv[1:]
+classify = load_classifier(classifier)
+
+def classify_partition(frame):
+    frame = frame.set_index(frame.columns[0])
+    return frame.assign(CLASSIFICATION=classify(frame, slowness=0))
+
+with Client(scheduler):
+    frame = dd.read_csv(source, dtype=str, keep_default_na=False, blocksize=int(blocksize))
+    frame.map_partitions(classify_partition).to_csv(target, index=True)
+"""
+
+
+def dask_dataframe(
+    scheduler: str, rows_csv: Path, out_dir: Path, classifier: str, blocksize: int
+) -> float:
+    """The Dask DataFrame path a Dask user writes by hand: read_csv → map_partitions → to_csv."""
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            PYTHON,
+            "-c",
+            DASK_DATAFRAME,
+            scheduler,
+            rows_csv,
+            out_dir / "part-*.csv",
+            classifier,
+            str(blocksize),
+        ],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started

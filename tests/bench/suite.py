@@ -1,0 +1,316 @@
+"""burst's benchmark suite: `make bench` writes bench/results.json, bench/results.md and
+bench/results.png. `--smoke` runs every section on tiny inputs (make test does).
+
+Every comparison runs its contenders in this one invocation, alternating, round after round,
+and reports medians and ratios, so that a noisy machine slows all of them alike.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import contenders as c
+import pandas as pd
+import yaml
+from bench_report import write_chart, write_table
+
+REPO = Path(__file__).resolve().parents[2]
+SIZES = {
+    "full": {
+        "efficiency_rows": [10_000, 100_000],
+        "slowness": 1000,
+        "throughput_rows": 1_000_000,
+        "growth_rows": 100_000,
+        "overhead_rows": 10_000,
+        "rounds": 3,
+    },
+    "smoke": {
+        "efficiency_rows": [200],
+        "slowness": 10,
+        "throughput_rows": 3_000,
+        "growth_rows": 300,
+        "overhead_rows": 200,
+        "rounds": 1,
+    },
+}
+BLACK_BOX_BATCH_ROWS = 500
+CHEAP_BATCH_ROWS = 20_000
+PHASES = [  # (phase, words in an Ansible task's name), first match wins
+    (
+        "validate and provision",
+        ("cluster file", "name the run", "provision", "hosts from the stack"),
+    ),
+    ("certificates", ("certificate",)),
+    ("start", ("start", "wait until", "install", "copy the")),
+    ("wait for the job", ("wait for the results",)),
+    ("collect results and logs", ("collect", "logs", "fetch")),
+    ("stop", ("stop",)),
+    (
+        "tear down and report",
+        ("tear", "destroy", "remove", "report", "summary", "say where", "upload"),
+    ),
+]
+
+
+def machine() -> dict:
+    import dask
+    import distributed
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(),
+        "pandas": pd.__version__,
+        "dask": dask.__version__,
+        "distributed": distributed.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def same_file(a: Path, b: Path) -> bool:
+    return a.read_bytes() == b.read_bytes()
+
+
+def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -> list[dict]:
+    """Single process ÷ (workers × pipeline), black box, workers 1 … cores."""
+    rows_out = []
+    for rows in size["efficiency_rows"]:
+        rows_csv = c.generate(rows, work / f"eff-{rows}.csv")
+        for workers in worker_counts or range(1, (os.cpu_count() or 1) + 1):
+            singles, pipelines = [], []
+            with c.dask_cluster(workers) as scheduler:
+                for _ in range(size["rounds"]):
+                    singles.append(
+                        c.single(rows_csv, work / "single.csv", c.BLACK_BOX, size["slowness"])
+                    )
+                    seconds, _ = c.pipeline(
+                        scheduler,
+                        work,
+                        rows_csv,
+                        workers=workers,
+                        classifier=c.BLACK_BOX,
+                        slowness=size["slowness"],
+                        batch_rows=BLACK_BOX_BATCH_ROWS,
+                        max_in_flight=2 * workers,
+                    )
+                    pipelines.append(seconds)
+                    if not same_file(work / "single.csv", work / "out" / "results.csv"):
+                        raise RuntimeError(
+                            "the pipeline's results differ from the single process's"
+                        )
+            single_s, pipeline_s = statistics.median(singles), statistics.median(pipelines)
+            rows_out.append(
+                {
+                    "rows": rows,
+                    "workers": workers,
+                    "single_s": round(single_s, 3),
+                    "pipeline_s": round(pipeline_s, 3),
+                    "efficiency": round(single_s / (workers * pipeline_s), 3),
+                    "singles": [round(s, 3) for s in singles],
+                    "pipelines": [round(p, 3) for p in pipelines],
+                }
+            )
+    return rows_out
+
+
+def dask_dataframe_matches(single_csv: Path, parts: Path) -> bool:
+    want = pd.read_csv(single_csv, dtype=str, keep_default_na=False)
+    got = pd.concat(
+        pd.read_csv(part, dtype=str, keep_default_na=False)
+        for part in sorted(parts.glob("part-*.csv"))
+    )
+    key = want.columns[0]
+    want, got = want.sort_values(key, ignore_index=True), got.sort_values(key, ignore_index=True)
+    same_ids = want[key].equals(got[key])
+    classes = want["CLASSIFICATION"].astype(float) == got["CLASSIFICATION"].astype(float)
+    return bool(same_ids and classes.all())
+
+
+def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
+    """The cheap classifier on ``rows`` rows from a file, end to end, contenders alternating."""
+    workers = os.cpu_count() or 1
+    rows_csv = c.generate(rows, work / f"cheap-{rows}.csv")
+    blocksize = max(1, rows_csv.stat().st_size // (4 * workers))  # 4 partitions per worker
+    times = {name: [] for name in contenders}
+    memory = {}
+    correct = {}
+    with c.dask_cluster(workers) as scheduler:
+        for _ in range(size["rounds"]):
+            for name in contenders:
+                if name == "single process (pandas)":
+                    times[name].append(c.single(rows_csv, work / "single.csv", c.VECTORISED, 0))
+                elif name == "Dask DataFrame by hand":
+                    parts = work / "dask-df"
+                    subprocess.run(["rm", "-rf", parts], check=True)
+                    times[name].append(
+                        c.dask_dataframe(scheduler, rows_csv, parts, c.VECTORISED, blocksize)
+                    )
+                    correct[name] = dask_dataframe_matches(work / "single.csv", parts)
+                else:
+                    seconds, peaks = c.pipeline(
+                        scheduler,
+                        work,
+                        rows_csv,
+                        workers=workers,
+                        classifier=c.VECTORISED,
+                        slowness=0,
+                        batch_rows=CHEAP_BATCH_ROWS,
+                        max_in_flight=2 * workers,
+                        one_record_per_frame=name == "burst, one record per frame",
+                    )
+                    times[name].append(seconds)
+                    memory[name] = {
+                        k: max(v, memory.get(name, {}).get(k, 0)) for k, v in peaks.items()
+                    }
+                    correct[name] = same_file(work / "single.csv", work / "out" / "results.csv")
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return {
+        "rows": rows,
+        "workers": workers,
+        "contenders": {
+            name: {
+                "seconds": round(medians[name], 3),
+                "rows_per_s": round(rows / medians[name]),
+                "rounds": [round(s, 3) for s in times[name]],
+                "same_as_single_process": correct.get(name, True),
+                **({"peak_rss_bytes": memory[name]} if name in memory else {}),
+            }
+            for name in contenders
+        },
+    }
+
+
+def overhead(work: Path, size: dict) -> dict:
+    """site.yml with provider local: wall time minus the job's own time, by phase."""
+    ports = [c.free_port() for _ in range(4)]
+    cluster = {
+        "name": "bench",
+        "provider": "local",
+        "size": 1,
+        "workers_per_host": os.cpu_count() or 1,
+        "ports": dict(zip(("scheduler", "dashboard", "source", "receiver"), ports, strict=True)),
+        "source": {"kind": "synthetic", "rows": size["overhead_rows"], "seed": 0},
+        "job": {"slowness": size["slowness"], "batch_rows": BLACK_BOX_BATCH_ROWS, "timeout": 600},
+        "results": {"dir": str(work / "overhead-output")},
+    }
+    path = work / "overhead.yaml"
+    path.write_text(yaml.safe_dump(cluster))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BURST_"))},
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "BURST_STATE_DIR": str(work / "overhead-state"),
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+        "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+        "PROFILE_TASKS_SORT_ORDER": "none",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    rounds = []
+    for _ in range(size["rounds"]):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [
+                Path(sys.executable).parent / "ansible-playbook",
+                "playbooks/site.yml",
+                "-e",
+                f"cluster_file={path}",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        wall = time.perf_counter() - started
+        if done.returncode:
+            raise RuntimeError("site.yml failed:\n" + done.stdout[-3000:])
+        run = max((work / "overhead-output").iterdir())
+        job = json.loads((run / "manifest.json").read_text())["seconds"]
+        rounds.append(
+            {
+                "wall_s": round(wall, 3),
+                "job_s": job,
+                "overhead_s": round(wall - job, 3),
+                "phases": phases(done.stdout),
+            }
+        )
+    middle = sorted(rounds, key=lambda r: r["overhead_s"])[len(rounds) // 2]
+    return {"rows": size["overhead_rows"], **middle, "rounds": [r["overhead_s"] for r in rounds]}
+
+
+def phases(output: str) -> dict:
+    """Seconds per phase, from profile_tasks' recap lines ("<task> ---- 1.23s")."""
+    recap = output.split("=" * 20)[-1]
+    totals = {}
+    for name, seconds in re.findall(r"^(.+?) -{3,} (\d+\.\d+)s$", recap, flags=re.MULTILINE):
+        lowered = name.lower()
+        phase = next((p for p, words in PHASES if any(w in lowered for w in words)), "other")
+        totals[phase] = round(totals.get(phase, 0) + float(seconds), 2)
+    return totals
+
+
+def growth(throughput_big: dict, work: Path, size: dict) -> dict:
+    """burst with the cheap classifier on N and 10 N rows: time ratio and peak memory ratio."""
+    small = throughput(work, size, size["growth_rows"], ("burst",))
+    big_burst, small_burst = throughput_big["contenders"]["burst"], small["contenders"]["burst"]
+    return {
+        "rows": [small["rows"], throughput_big["rows"]],
+        "seconds": [small_burst["seconds"], big_burst["seconds"]],
+        "time_ratio": round(big_burst["seconds"] / small_burst["seconds"], 3),
+        "peak_rss_ratio": {
+            name: round(big_burst["peak_rss_bytes"][name] / small_burst["peak_rss_bytes"][name], 3)
+            for name in big_burst["peak_rss_bytes"]
+        },
+        "peak_rss_bytes": {
+            "small": small_burst["peak_rss_bytes"],
+            "big": big_burst["peak_rss_bytes"],
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "bench")
+    parser.add_argument("--smoke", action="store_true", help="tiny inputs, one round")
+    args = parser.parse_args()
+    size = SIZES["smoke" if args.smoke else "full"]
+    started = time.time()
+    results = {
+        "machine": machine(),
+        "size": "smoke" if args.smoke else "full",
+        "rounds": size["rounds"],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        results["efficiency"] = efficiency(work, size)
+        results["throughput"] = throughput(
+            work,
+            size,
+            size["throughput_rows"],
+            (
+                "single process (pandas)",
+                "burst",
+                "Dask DataFrame by hand",
+                "burst, one record per frame",
+            ),
+        )
+        results["growth"] = growth(results["throughput"], work, size)
+        results["overhead"] = overhead(work, size)
+    results["seconds"] = round(time.time() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_table(results, args.out / "results.md")
+    write_chart(results, args.out / "results.png")
+    print((args.out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
