@@ -49,14 +49,14 @@ def run_cost(config: dict, prices: dict) -> dict | None:
         "date": prices["date"],
     }
     if price is not None:
-        cost["per_hour"] = round(machines * price, 4)
-        cost["per_run"] = round(machines * price * cost["run_hours"], 2)
         per_run = machines * price * cost["run_hours"]
+        cost["per_hour"] = round(machines * price, 4)
+        cost["per_run"] = round(per_run, 2)
         cost["per_month_hourly"] = round(per_run * HOURLY_RUNS_PER_MONTH, 2)
     return cost
 
 
-NOT_COMPARED = "not compared"
+NOT_COMPARED = object()  # no earlier version of the file to compare with
 
 
 def plan_comment(new, base=NOT_COMPARED, changes=None, failures=(), prices=None) -> str:
