@@ -79,9 +79,9 @@ def tls_cluster(tmp_path_factory):
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env[marker.split("=")[0]] = marker.split("=")[1]
     processes = Processes(base, env, WAIT)
-    (port,) = free_ports(1)
-    address = f"tls://127.0.0.1:{port}"
+    scheduler_file = base / "scheduler.json"
     try:
+        # Port 0 and the scheduler file: a port picked beforehand could be taken meanwhile.
         scheduler = processes.start(
             "scheduler",
             "classifier",
@@ -89,13 +89,25 @@ def tls_cluster(tmp_path_factory):
             "--host",
             "127.0.0.1",
             "--port",
-            str(port),
+            "0",
+            "--scheduler-file",
+            str(scheduler_file),
             "--protocol",
             "tls",
             "--dashboard-address",
             "127.0.0.1:0",
             *_tls_flags(run),
         )
+        address, deadline = None, time.monotonic() + WAIT
+        while address is None and time.monotonic() < deadline:
+            if scheduler.poll() is not None:
+                pytest.fail(f"the scheduler exited; its log:\n{processes.log('scheduler')}")
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        assert address, f"no scheduler address in {WAIT} s:\n{processes.log('scheduler')}"
+        port = int(address.rsplit(":", 1)[1])
         for number in range(2):
             processes.start(
                 f"worker-{number}",
