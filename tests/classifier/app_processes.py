@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, free_ports
 
 sys.path.insert(0, str(REPO / "collections"))
 
@@ -40,6 +40,20 @@ class Processes:
             )
         self.started.append((name, process))
         return process
+
+    def start_receiver_and_source(self, scheduler: str, out: Path, *source_args: str):
+        """A receiver writing to ``out`` and a source for two workers of ``scheduler`` that
+        forwards to it, on free loopback ports; returns (receiver, source, the source's port)."""
+        receiver_port, source_port = free_ports(2)
+        receive = ["classifier", "receive", "--listen", f"127.0.0.1:{receiver_port}"]
+        receiver = self.start("receiver", *receive, "--out", str(out))
+        source = self.start(
+            "source",
+            *("classifier", "source", "--listen", f"127.0.0.1:{source_port}"),
+            *("--scheduler", scheduler, "--sink", f"127.0.0.1:{receiver_port}", "--workers", "2"),
+            *source_args,
+        )
+        return receiver, source, source_port
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]

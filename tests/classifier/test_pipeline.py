@@ -19,7 +19,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from app_processes import Processes
-from conftest import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 3000
@@ -127,37 +126,12 @@ def procs(tmp_path, cluster):
 
 
 def _start_receiver_and_source(procs, tmp_path, cluster, classifier=None):
-    receiver_port, source_port = free_ports(2)
     out = tmp_path / "out"
-    receiver = procs.start(
-        "receiver",
-        "classifier",
-        "receive",
-        "--listen",
-        f"127.0.0.1:{receiver_port}",
-        "--out",
-        str(out),
-    )
-    extra = ["--classifier", classifier] if classifier else []
-    source = procs.start(
-        "source",
-        "classifier",
-        "source",
-        "--listen",
-        f"127.0.0.1:{source_port}",
-        "--scheduler",
+    receiver, source, source_port = procs.start_receiver_and_source(
         cluster["address"],
-        "--sink",
-        f"127.0.0.1:{receiver_port}",
-        "--workers",
-        "2",
-        "--slowness",
-        str(SLOWNESS),
-        "--batch-rows",
-        str(BATCH_ROWS),
-        "--connect-timeout",
-        "60",
-        *extra,
+        out,
+        *("--slowness", str(SLOWNESS), "--batch-rows", str(BATCH_ROWS), "--connect-timeout", "60"),
+        *(["--classifier", classifier] if classifier else []),
     )
     return receiver, source, source_port, out
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cloudpickle
 import pytest
 from app_processes import Processes
-from conftest import free_ports, processes_with_env
+from conftest import processes_with_env
 from distributed import Client
 from distributed.security import Security
 
@@ -209,35 +209,11 @@ def test_a_client_without_the_run_certificate_is_refused(tls_cluster, who):
 
 def _start_run(tls_cluster, tmp_path, tls_files):
     processes = Processes(tmp_path, tls_cluster["env"], WAIT)
-    receiver_port, source_port = free_ports(2)
     out = tmp_path / "out"
-    receiver = processes.start(
-        "receiver",
-        "classifier",
-        "receive",
-        "--listen",
-        f"127.0.0.1:{receiver_port}",
-        "--out",
-        str(out),
-    )
-    source_process = processes.start(
-        "source",
-        "classifier",
-        "source",
-        "--listen",
-        f"127.0.0.1:{source_port}",
-        "--scheduler",
+    receiver, source_process, source_port = processes.start_receiver_and_source(
         tls_cluster["address"],
-        "--sink",
-        f"127.0.0.1:{receiver_port}",
-        "--workers",
-        "2",
-        "--slowness",
-        str(SLOWNESS),
-        "--batch-rows",
-        str(BATCH_ROWS),
-        "--connect-timeout",
-        "20",
+        out,
+        *("--slowness", str(SLOWNESS), "--batch-rows", str(BATCH_ROWS), "--connect-timeout", "20"),
         *_tls_flags(tls_files),
     )
     sender = processes.start(
