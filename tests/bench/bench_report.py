@@ -71,10 +71,10 @@ def figures(results: dict) -> list[tuple[str, str, float, str, bool]]:
         rows.append(
             (
                 f"growth: peak RSS of the {name} at {big:,} ÷ at {small:,} rows",
-                f"{ratio:.2f} ({mib:.0f} MiB)",
+                f"{ratio:.2f} ({mib:.0f} MiB)" if ratio else "not measured (ended between samples)",
                 ratio,
                 "≤ 1.2",
-                ratio <= 1.2,
+                ratio is not None and ratio <= 1.2,
             )
         )
     return rows

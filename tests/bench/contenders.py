@@ -94,7 +94,8 @@ def single(rows_csv: Path, out: Path, classifier: str, slowness: int) -> float:
 
 
 class PeakRss(threading.Thread):
-    """Polls the peak resident memory (VmHWM) of named processes until stopped, in bytes."""
+    """Polls the peak resident memory (VmHWM) of named processes until stopped, in bytes;
+    0 for a process that ended before it was first seen."""
 
     def __init__(self, processes: dict):
         super().__init__(daemon=True)
@@ -105,12 +106,14 @@ class PeakRss(threading.Thread):
         )
 
     def run(self):
-        while not self.done.wait(0.05):
+        while True:
             for name, process in self.processes.items():
                 with contextlib.suppress(OSError, ValueError):
                     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
                         if line.startswith("VmHWM:"):
                             self.peaks[name] = max(self.peaks[name], int(line.split()[1]) * 1024)
+            if self.done.wait(0.02):
+                return
 
     def stop(self) -> dict:
         self.done.set()
@@ -127,11 +130,12 @@ def pipeline(
     classifier: str,
     slowness: int,
     batch_rows: int,
-    max_in_flight: int,
+    max_in_flight: int | None = None,
     one_record_per_frame: bool = False,
 ) -> tuple[float, dict]:
     """burst's pipeline on a running Dask cluster: (seconds from the sender's start to the
-    receiver's exit, peak RSS of sender, source and receiver)."""
+    receiver's exit, peak RSS of sender, source and receiver). Two tasks in flight per worker
+    unless ``max_in_flight`` says otherwise."""
     source_port, receiver_port = free_port(), free_port()
     quiet = {"stderr": subprocess.DEVNULL}
     receiver = app(
@@ -154,7 +158,7 @@ def pipeline(
         "--batch-rows",
         batch_rows,
         "--max-in-flight",
-        max_in_flight,
+        max_in_flight or 2 * workers,
         **quiet,
     )
     try:

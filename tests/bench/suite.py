@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -100,7 +101,6 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
                         classifier=c.BLACK_BOX,
                         slowness=size["slowness"],
                         batch_rows=BLACK_BOX_BATCH_ROWS,
-                        max_in_flight=2 * workers,
                     )
                     pipelines.append(seconds)
                     if not same_file(work / "single.csv", work / "out" / "results.csv"):
@@ -150,7 +150,7 @@ def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
                     times[name].append(c.single(rows_csv, work / "single.csv", c.VECTORISED, 0))
                 elif name == "Dask DataFrame by hand":
                     parts = work / "dask-df"
-                    subprocess.run(["rm", "-rf", parts], check=True)
+                    shutil.rmtree(parts, ignore_errors=True)
                     times[name].append(
                         c.dask_dataframe(scheduler, rows_csv, parts, c.VECTORISED, blocksize)
                     )
@@ -164,7 +164,6 @@ def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
                         classifier=c.VECTORISED,
                         slowness=0,
                         batch_rows=CHEAP_BATCH_ROWS,
-                        max_in_flight=2 * workers,
                         one_record_per_frame=name == "burst, one record per frame",
                     )
                     times[name].append(seconds)
@@ -266,7 +265,7 @@ def growth(throughput_big: dict, work: Path, size: dict) -> dict:
         "seconds": [small_burst["seconds"], big_burst["seconds"]],
         "time_ratio": round(big_burst["seconds"] / small_burst["seconds"], 3),
         "peak_rss_ratio": {
-            name: round(big_burst["peak_rss_bytes"][name] / small_burst["peak_rss_bytes"][name], 3)
+            name: _ratio(big_burst["peak_rss_bytes"][name], small_burst["peak_rss_bytes"][name])
             for name in big_burst["peak_rss_bytes"]
         },
         "peak_rss_bytes": {
@@ -274,6 +273,11 @@ def growth(throughput_big: dict, work: Path, size: dict) -> dict:
             "big": big_burst["peak_rss_bytes"],
         },
     }
+
+
+def _ratio(big: int, small: int) -> float | None:
+    """big ÷ small, or None when either was not measured (0)."""
+    return round(big / small, 3) if big and small else None
 
 
 def main() -> None:
