@@ -9,11 +9,11 @@ import hashlib
 import json
 import logging
 import os
-import tarfile
 import time
 from pathlib import Path
 
 from classifier import framing, link
+from classifier.archive import StreamingArchive
 
 log = logging.getLogger("burst.receiver")
 PROGRESS_EVERY = 0.5
@@ -30,6 +30,7 @@ class Results:
         self.dir = out_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.csv = open(self.dir / "results.csv", "wb")  # noqa: SIM115
+        self.archive = StreamingArchive(self.dir / "results.tgz.partial", "results.csv")
         self.rejects_file = None
         self.sha256 = hashlib.sha256()
         self.rows_out = 0
@@ -42,6 +43,7 @@ class Results:
     def write_rows(self, data: bytes) -> None:
         self.csv.write(data)
         self.sha256.update(data)
+        self.archive.write(data)
 
     def write_rejects(self, items) -> None:
         if self.rejects_file is None:
@@ -89,10 +91,7 @@ class Results:
         }
         manifest["seconds"] = round(manifest["finished_at"] - manifest["started_at"], 3)
         _write_json(self.dir / "manifest.json", manifest)
-        with tarfile.open(self.dir / "results.tgz.partial", "w:gz", compresslevel=6) as archive:
-            for name in ("results.csv", "rejects.csv", "manifest.json"):
-                if (self.dir / name).exists():
-                    archive.add(self.dir / name, arcname=name)
+        self.archive.close([self.dir / "rejects.csv", self.dir / "manifest.json"])
         os.replace(self.dir / "results.tgz.partial", self.dir / "results.tgz")
         return manifest
 

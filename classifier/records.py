@@ -1,15 +1,20 @@
 """Record boundaries in CSV bytes.
 
-A record ends at a newline outside a quoted field. Without a quote in the data
-that is every newline; with one, Python's csv reader decides, so a quote inside
-an unquoted field (``5" bolt``) is text, as pandas and csv read it.
+A record ends at a newline outside a quoted field. When every quote in the data
+opens a field, closes one or is doubled inside one (RFC 4180), a newline is
+outside quotes exactly when an even number of quotes precede it, which numpy
+counts at once. Other data (a quote inside an unquoted field, ``5" bolt``) is
+left to Python's csv reader, so the quote is text, as pandas and csv read it.
 """
 
 import csv
 from itertools import accumulate
 
+import numpy as np
+
 QUOTE = b'"'
 NEWLINE = b"\n"
+_QUOTE, _NEWLINE, _COMMA = ord(QUOTE), ord(NEWLINE), ord(",")
 _SENTINEL = "\0end\n"
 
 
@@ -29,11 +34,52 @@ def _quoted_boundaries(data: bytes) -> list[int]:
     return boundaries
 
 
-def ends(data: bytes) -> list[int]:
+def _is_rfc4180(octets: np.ndarray, quotes: np.ndarray) -> bool:
+    """Every quote opens a field (after a comma, a newline or the start), closes one (before
+    a comma, a line end or the end), or is half of a doubled quote inside one."""
+    size = len(octets)
+    doubled = np.diff(quotes) == 1
+    opening, closing = quotes[0::2], quotes[1::2]
+    before = octets[np.maximum(opening - 1, 0)]
+    opens_field = (opening == 0) | (before == _COMMA) | (before == _NEWLINE)
+    closing_then_opening = doubled[1::2]  # a doubled quote inside a quoted field
+    opens_field[1:] |= closing_then_opening
+    after = octets[np.minimum(closing + 1, size - 1)]
+    closes_field = (closing == size - 1) | np.isin(after, (_COMMA, _NEWLINE, ord("\r")))
+    closes_field[: len(closing_then_opening)] |= closing_then_opening
+    return bool(opens_field.all() and closes_field.all())
+
+
+def structure(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(octets, newline offsets outside quotes, quote offsets)`` of RFC 4180 data, else None."""
+    octets = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(octets == _NEWLINE)
+    quotes = np.flatnonzero(octets == _QUOTE)
+    if len(quotes):
+        if not _is_rfc4180(octets, quotes):
+            return None
+        newlines = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    return octets, newlines, quotes
+
+
+def fields_per_record(data: bytes) -> np.ndarray | None:
+    """The number of fields of each record of ``data`` (whole records), or None if not RFC 4180."""
+    found = structure(terminated(data) if data else data)
+    if found is None:
+        return None
+    octets, newlines, quotes = found
+    commas = np.flatnonzero(octets == _COMMA)
+    if len(quotes):
+        commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
+    return np.diff(np.searchsorted(commas, newlines), prepend=0) + 1
+
+
+def ends(data: bytes) -> np.ndarray:
     """End offsets (just past the newline) of the complete records of ``data``."""
-    if QUOTE not in data:
-        return list(accumulate(len(line) + 1 for line in data.split(NEWLINE)[:-1]))
-    return _quoted_boundaries(data)
+    found = structure(data)
+    if found is None:
+        return np.array(_quoted_boundaries(data), dtype=np.int64)
+    return found[1] + 1
 
 
 def complete_prefix(data: bytes) -> int:
@@ -41,7 +87,7 @@ def complete_prefix(data: bytes) -> int:
     if QUOTE not in data:
         return data.rfind(NEWLINE) + 1
     found = ends(data)
-    return found[-1] if found else 0
+    return int(found[-1]) if len(found) else 0
 
 
 def count(data: bytes) -> int:
@@ -54,21 +100,21 @@ def split_after(data: bytes, records: int) -> int:
     if records <= 0:
         return 0
     found = ends(data)
-    return found[records - 1] if records <= len(found) else len(data)
+    return int(found[records - 1]) if records <= len(found) else len(data)
 
 
-def whole_ends(payload: bytes) -> list[int]:
+def whole_ends(payload: bytes) -> np.ndarray:
     """``ends`` of a payload of whole records: what follows an unclosed quote is one record."""
     found = ends(payload)
-    if payload and (not found or found[-1] != len(payload)):
-        found.append(len(payload))
+    if payload and (not len(found) or found[-1] != len(payload)):
+        found = np.append(found, len(payload))
     return found
 
 
 def iter_records(data: bytes):
     """Each record of ``data``, newline included; what follows an unclosed quote is one record."""
     start = 0
-    for end in whole_ends(data):
+    for end in whole_ends(data).tolist():
         yield data[start:end]
         start = end
 

@@ -11,6 +11,7 @@ from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
 
+import numpy as np
 from distributed import Client, wait
 from distributed.security import Security
 
@@ -21,36 +22,63 @@ REORDER_WINDOW = 4
 
 
 class Batcher:
-    """Cuts a stream of whole-record payloads into batches of ``batch_rows`` records."""
+    """Cuts a stream of whole-record payloads into batches of ``batch_rows`` records.
+
+    Small payloads (one record per frame) are gathered up to GATHER_BYTES and cut
+    together, so the cost per payload stays a few list appends.
+    """
+
+    GATHER_BYTES = 256 * 1024
 
     def __init__(self, batch_rows: int):
         self.batch_rows = batch_rows
         self.header: bytes | None = None
         self.rows_in = 0
+        self._gathered: list[bytes] = []
+        self._gathered_bytes = 0
         self._pending: list[bytes] = []
         self._pending_records = 0
         self._next_line = 2
 
     def feed(self, payload: bytes):
+        """The batches this payload completes."""
         data = records.terminated(payload)
-        ends = records.whole_ends(data)
+        self._gathered.append(data)
+        self._gathered_bytes += len(data)
+        if self.header is None or self._gathered_bytes >= self.GATHER_BYTES:
+            yield from self._cut_gathered()
+
+    def finish(self):
+        """The batches still held, once the input has ended."""
+        yield from self._cut_gathered()
+        if self._pending_records:
+            yield self._batch(b"".join(self._pending), self._pending_records)
+            self._pending, self._pending_records = [], 0
+
+    def _cut_gathered(self):
+        payloads, self._gathered, self._gathered_bytes = self._gathered, [], 0
+        if len(payloads) > 1:
+            data = b"".join(payloads)
+            ends = records.ends(data)
+            if np.isin(np.cumsum([len(p) for p in payloads]), ends).all():
+                yield from self._cut(data, ends)
+                return
+        for payload in payloads:  # a payload that is not whole records must not swallow the next
+            yield from self._cut(payload, records.whole_ends(payload))
+
+    def _cut(self, data: bytes, ends):
         start = taken = 0
         if self.header is None:
-            self.header, start, taken = data[: ends[0]], ends[0], 1
+            self.header, start, taken = data[: ends[0]], int(ends[0]), 1
         while len(ends) - taken >= self.batch_rows - self._pending_records:
             taken += self.batch_rows - self._pending_records
-            cut = ends[taken - 1]
+            cut = int(ends[taken - 1])
             self._pending.append(data[start:cut])
             yield self._batch(b"".join(self._pending), self.batch_rows)
             self._pending, self._pending_records, start = [], 0, cut
         if taken < len(ends):
             self._pending.append(data[start:])
             self._pending_records += len(ends) - taken
-
-    def finish(self):
-        if self._pending_records:
-            yield self._batch(b"".join(self._pending), self._pending_records)
-            self._pending, self._pending_records = [], 0
 
     def _batch(self, data: bytes, count: int) -> batches.Batch:
         batch = batches.Batch(self.header, data, self._next_line, count)

@@ -127,6 +127,15 @@ def test_first_lines_count_quoted_newlines():
     assert [(b.first_line, b.records) for b in got] == [(2, 2), (6, 2), (9, 1)]
 
 
+def test_an_unclosed_quote_stays_inside_its_own_payload():
+    """Small payloads are cut together, but a payload that is not whole records stays one."""
+    payloads = [HEADER, b'1,S,1,M,"open\n', b"2,S,1,M,x\n", b"3,S,1,M,y"]
+    batcher = source.Batcher(10)
+    got = _run(batcher, payloads)
+    assert got == [batches.Batch(HEADER, b'1,S,1,M,"open\n2,S,1,M,x\n3,S,1,M,y\n', 2, 3)]
+    assert batcher.rows_in == 3
+
+
 def test_header_from_the_first_record_only():
     batcher = source.Batcher(5)
     assert list(batcher.feed(HEADER)) == []

@@ -90,6 +90,27 @@ def test_complete_prefix_every_cut_of_the_examples():
             assert records.complete_prefix(data[:cut]) == expected, cut
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'1,5" bolt\n2,"x"\n', [10, 16]),  # a quote inside an unquoted field is text
+        (b'1,"x"y\n', [7]),  # text after a closing quote joins the field
+        (b'1,"a""b\n2,c"d\n', [14]),
+        (b'1,a\r"b"\n', []),  # the csv module refuses a lone carriage return
+    ],
+)
+def test_data_that_is_not_rfc4180_is_left_to_the_csv_module(data, expected):
+    assert records.structure(data) is None
+    assert records.fields_per_record(data) is None
+    assert records.ends(data).tolist() == expected
+
+
+def test_fields_per_record_counts_commas_outside_quotes():
+    data = b'1,"a,b",c\n2,"x\ny,z"\n3\n\n4,"say ""hi, there"""\n'
+    assert records.fields_per_record(data).tolist() == [3, 2, 1, 1, 2]
+    assert records.fields_per_record(data.rstrip(b"\n")).tolist() == [3, 2, 1, 1, 2]
+
+
 def test_terminated():
     assert records.terminated(b"1,a") == b"1,a\n"
     assert records.terminated(b"1,a\n") == b"1,a\n"
@@ -134,8 +155,10 @@ def test_random_csv_agrees_with_the_csv_module(lineterminator):
         data = b"".join(pieces)
         assert _parse(data) == rows  # the writer's output reads back (sanity of the oracle)
 
+        assert records.structure(data) is not None, seed  # csv.writer's output is RFC 4180
         assert list(records.iter_records(data)) == pieces, seed
         assert records.count(data) == len(rows), seed
+        assert records.fields_per_record(data).tolist() == [len(row) or 1 for row in rows], seed
 
         boundaries = [0]
         for piece in pieces:
