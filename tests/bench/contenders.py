@@ -4,12 +4,15 @@ Every contender runs as its own processes, as a user would run it, and returns i
 """
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from classifier import records
 
 PYTHON = sys.executable
 BLACK_BOX = "classifier.black_box:classify"
@@ -93,6 +96,33 @@ def single(rows_csv: Path, out: Path, classifier: str, slowness: int) -> float:
     return time.perf_counter() - started
 
 
+def split(rows_csv: Path, parts: int, work: Path) -> list[Path]:
+    """``rows_csv`` cut into ``parts`` files of whole records, each with the header."""
+    header, _, body = rows_csv.read_bytes().partition(b"\n")
+    ends = [0, *records.ends(body).tolist()]
+    cuts = [ends[len(ends) * i // parts] if i < parts else len(body) for i in range(parts + 1)]
+    paths = []
+    for i in range(parts):
+        path = work / f"{rows_csv.stem}-part{i}.csv"
+        path.write_bytes(header + b"\n" + body[cuts[i] : cuts[i + 1]])
+        paths.append(path)
+    return paths
+
+
+def side_by_side(parts: list[Path], work: Path, classifier: str, slowness: int) -> float:
+    """Independent single processes, one per part, started together: the machine's ceiling."""
+    command = [PYTHON, "-m", "classifier", "classify"]
+    options = ["--classifier", classifier, "--slowness", str(slowness)]
+    started = time.perf_counter()
+    running = [
+        subprocess.Popen([*command, part, work / f"{part.stem}.out.csv", *options])
+        for part in parts
+    ]
+    if any(process.wait() for process in running):
+        raise RuntimeError("a single process failed")
+    return time.perf_counter() - started
+
+
 class PeakRss(threading.Thread):
     """Polls the peak resident memory (VmHWM) of named processes until stopped, in bytes;
     0 for a process that ended before it was first seen."""
@@ -132,10 +162,10 @@ def pipeline(
     batch_rows: int,
     max_in_flight: int | None = None,
     one_record_per_frame: bool = False,
-) -> tuple[float, dict]:
+) -> tuple[float, dict, float]:
     """burst's pipeline on a running Dask cluster: (seconds from the sender's start to the
-    receiver's exit, peak RSS of sender, source and receiver). Two tasks in flight per worker
-    unless ``max_in_flight`` says otherwise."""
+    receiver's exit, peak RSS of sender, source and receiver, the pipeline's own seconds from
+    its manifest). Two tasks in flight per worker unless ``max_in_flight`` says otherwise."""
     source_port, receiver_port = free_port(), free_port()
     quiet = {"stderr": subprocess.DEVNULL}
     receiver = app(
@@ -175,7 +205,9 @@ def pipeline(
                 raise RuntimeError("the pipeline failed")
         finally:
             peaks = memory.stop()
-        return time.perf_counter() - started, peaks
+        seconds = time.perf_counter() - started
+        manifest = json.loads((work / "out" / "manifest.json").read_text())
+        return seconds, peaks, manifest["seconds"]
     finally:
         for process in (receiver, source):
             if process.poll() is None:

@@ -32,6 +32,7 @@ def test_the_smoke_run_writes_results_json_markdown_and_png(tmp_path):
     workers = [entry["workers"] for entry in results["efficiency"]]
     assert workers == list(range(1, results["machine"]["cores"] + 1))
     assert all(entry["efficiency"] > 0 for entry in results["efficiency"])
+    assert all(entry["machine_ceiling"] > 0 for entry in results["efficiency"])
     contenders = results["throughput"]["contenders"]
     assert set(contenders) == {
         "single process (pandas)",

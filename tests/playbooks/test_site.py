@@ -67,7 +67,7 @@ def test_a_classifier_that_raises_fails_the_run_and_still_tears_down(tmp_path, s
     assert result.returncode != 0
     assert "ValueError: row 1500 is cursed" in result.stdout
     assert "batch starting at input line 1402" in result.stdout
-    assert "Stop the Dask scheduler" in result.stdout
+    assert "Stop every process of the run on this host" in result.stdout
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
     assert not (state_dir / "stack-outputs.json").exists()
     run = run_dir(tmp_path / "output")
@@ -113,7 +113,7 @@ def test_a_failure_while_collecting_still_tears_everything_down(tmp_path, state_
     assert result.returncode != 0
     assert "...ignoring" in result.stdout
     assert "the run failed: no manifest was collected" in result.stdout
-    assert "Stop the Dask scheduler" in result.stdout
+    assert "Stop every process of the run on this host" in result.stdout
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
     assert not (state_dir / "stack-outputs.json").exists()
     assert not list(state_dir.glob("runs/*/tls/*"))

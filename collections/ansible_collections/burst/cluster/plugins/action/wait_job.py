@@ -40,7 +40,10 @@ class ActionModule(ActionBase):
         while True:
             status = self._execute_module(
                 module_name="burst.cluster.job_status",
-                module_args={key: args[key] for key in ("progress", "pidfiles", "exit_files")},
+                module_args={
+                    **{key: args[key] for key in ("progress", "pidfiles", "exit_files")},
+                    "wait": max(0.0, min(args["poll"], deadline - time.monotonic())),
+                },
                 task_vars=task_vars,
             )
             if status.get("failed"):
@@ -85,4 +88,3 @@ class ActionModule(ActionBase):
                     msg=f"job.timeout: the run did not finish within {args['timeout']:g} s"
                     f" ({line})",
                 )
-            time.sleep(args["poll"])

@@ -42,21 +42,26 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def stop_group(pgid: int, grace: float) -> bool:
-    """SIGTERM the group, SIGKILL what is left after ``grace`` seconds; True if it had members."""
-    if not group_members(pgid):
-        return False
+def stop_groups(pgids: list[int], grace: float) -> list[int]:
+    """SIGTERM every group at once, SIGKILL what is left after ``grace`` seconds; the groups
+    that had members."""
+    running = [pgid for pgid in pgids if group_members(pgid)]
+    left = running
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return True
+        for pgid in left:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not group_members(pgid):
-                return True
+        while True:
+            left = [pgid for pgid in left if group_members(pgid)]
+            if not left or time.monotonic() >= deadline:
+                break
             time.sleep(0.05)
-    return True
+        if not left:
+            break
+    return running
 
 
 def listening(port: int) -> bool:

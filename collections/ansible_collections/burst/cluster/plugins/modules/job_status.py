@@ -28,6 +28,13 @@ options:
       - One that exited with a status other than 0 is reported in C(exited).
     type: dict
     default: {}
+  wait:
+    description:
+      - Seconds to keep watching before reporting, looking every 0.1 s; the report comes
+        at once when the run has ended (state C(done) or C(failed)), a component is dead
+        or one exited with an error.
+    type: float
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -63,9 +70,33 @@ exited:
 """
 
 import json
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.burst.cluster.plugins.module_utils import processes
+
+
+def _status(params):
+    try:
+        with open(params["progress"], encoding="utf-8") as stream:
+            progress = json.load(stream)
+    except FileNotFoundError:
+        progress = {}
+    dead = sorted(
+        name
+        for name, pidfile in params["pidfiles"].items()
+        if not processes.alive(processes.read_pid(pidfile))
+    )
+    exited = {}
+    for name, path in params["exit_files"].items():
+        try:
+            with open(path, encoding="utf-8") as stream:
+                status, _, error = stream.read().partition("\n")
+        except FileNotFoundError:
+            continue
+        if status.strip() != "0":
+            exited[name] = {"status": int(status), "error": error.strip()}
+    return progress, dead, exited
 
 
 def main():
@@ -74,28 +105,18 @@ def main():
             "progress": {"type": "path", "required": True},
             "pidfiles": {"type": "dict", "default": {}},
             "exit_files": {"type": "dict", "default": {}},
+            "wait": {"type": "float", "default": 0},
         },
         supports_check_mode=True,
     )
-    try:
-        with open(module.params["progress"], encoding="utf-8") as stream:
-            progress = json.load(stream)
-    except FileNotFoundError:
-        progress = {}
-    dead = sorted(
-        name
-        for name, pidfile in module.params["pidfiles"].items()
-        if not processes.alive(processes.read_pid(pidfile))
-    )
-    exited = {}
-    for name, path in module.params["exit_files"].items():
-        try:
-            with open(path, encoding="utf-8") as stream:
-                status, _, error = stream.read().partition("\n")
-        except FileNotFoundError:
-            continue
-        if status.strip() != "0":
-            exited[name] = {"status": int(status), "error": error.strip()}
+    deadline = time.monotonic() + module.params["wait"]
+    while True:
+        progress, dead, exited = _status(module.params)
+        if progress.get("state") in ("done", "failed") or dead or exited:
+            break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
     module.exit_json(changed=False, progress=progress, dead=dead, exited=exited)
 
 

@@ -22,15 +22,24 @@ options:
     type: str
     required: true
   argv:
-    description: The command and its arguments. Required when I(state=started).
+    description:
+      - The command and its arguments. Required when I(state=started), unless the process
+        is already running (to wait for I(ready_port) of a process started earlier).
     type: list
     elements: str
   pidfile:
-    description: Where the pid is kept.
+    description: Where the pid is kept. Required unless I(pidfiles) is given.
     type: path
-    required: true
+  pidfiles:
+    description:
+      - With I(state=stopped), instead of I(pidfile), the pid files (or glob patterns) of
+        several processes to stop together; SIGTERM goes to all of them at once.
+    type: list
+    elements: str
   log:
-    description: Where stdout and stderr go. Defaults to the pid file with C(.log).
+    description:
+      - Where stdout and stderr go. Defaults to C(logs/NAME.log) beside the pid file
+        C(NAME.pid), so that one directory holds a host's logs.
     type: path
   env:
     description: Variables added to the environment.
@@ -80,6 +89,12 @@ EXAMPLES = r"""
     name: scheduler
     pidfile: /tmp/run/scheduler.pid
     state: stopped
+
+- name: Stop every process of the run on this host
+  burst.cluster.service:
+    name: the run's processes
+    pidfiles: [/tmp/run/*.pid]
+    state: stopped
 """
 
 RETURN = r"""
@@ -87,12 +102,19 @@ pid:
   description: The process id (started), or the one stopped.
   returned: when there is one
   type: int
+pids:
+  description: With I(state=stopped), the process groups that were running and were stopped.
+  returned: when stopping
+  type: list
+  elements: int
 log:
   description: The log file.
-  returned: always
+  returned: with I(pidfile)
   type: str
 """
 
+import contextlib
+import glob
 import os
 import subprocess
 import time
@@ -122,7 +144,7 @@ def _wait_ready(module, pid, log):
                 log=log,
             )
         if time.monotonic() > deadline:
-            processes.stop_group(pid, params["stop_timeout"])
+            processes.stop_groups([pid], params["stop_timeout"])
             os.remove(params["pidfile"])
             module.fail_json(
                 msg=f"{params['name']} is not listening on port {port} "
@@ -135,13 +157,18 @@ def _wait_ready(module, pid, log):
 
 def _start(module, log):
     params = module.params
-    if not params["argv"]:
-        module.fail_json(msg=f"{params['name']}: argv is required to start it")
     pid = processes.read_pid(params["pidfile"])
     if processes.alive(pid):
         if params["ready_port"]:
             _wait_ready(module, pid, log)
         module.exit_json(changed=False, pid=pid, log=log)
+    if not params["argv"]:
+        if module.check_mode:  # nothing was started, so there is nothing to wait for
+            module.exit_json(changed=False, log=log)
+        module.fail_json(
+            msg=f"{params['name']} is not running, and argv is required to start it;"
+            f" end of {log}:\n{_tail(log)}"
+        )
     if params["creates"] and os.path.exists(params["creates"]):
         module.exit_json(changed=False, log=log, msg=f"{params['creates']} exists")
     if module.check_mode:
@@ -172,17 +199,33 @@ def _start(module, log):
 
 def _stop(module, log):
     params = module.params
-    pid = processes.read_pid(params["pidfile"])
-    if pid is None or not processes.group_members(pid):
-        if pid is not None and not module.check_mode:
-            os.remove(params["pidfile"])
-        module.exit_json(changed=False, log=log)
+    pidfiles = [params["pidfile"]] if params["pidfile"] else _expand(params["pidfiles"])
+    pids = {path: processes.read_pid(path) for path in pidfiles}
+    running = [pid for pid in pids.values() if pid is not None and processes.group_members(pid)]
+    if running and not module.check_mode:
+        processes.stop_groups(running, params["stop_timeout"])
+        survivors = [pid for pid in running if processes.group_members(pid)]
+        if survivors:
+            module.fail_json(
+                msg=f"{params['name']}: process group(s) {survivors} survived SIGKILL",
+                pids=survivors,
+            )
     if not module.check_mode:
-        processes.stop_group(pid, params["stop_timeout"])
-        if processes.group_members(pid):
-            module.fail_json(msg=f"{params['name']}: process group {pid} survived SIGKILL", pid=pid)
-        os.remove(params["pidfile"])
-    module.exit_json(changed=True, pid=pid, log=log)
+        for path, pid in pids.items():
+            if pid is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+    found = {"pid": running[0]} if params["pidfile"] and running else {}
+    module.exit_json(changed=bool(running), log=log, pids=running, **found)
+
+
+def _default_log(pidfile: str) -> str:
+    directory, name = os.path.split(os.path.splitext(pidfile)[0])
+    return os.path.join(directory, "logs", f"{name}.log")
+
+
+def _expand(patterns: list[str]) -> list[str]:
+    return sorted({path for pattern in patterns for path in glob.glob(pattern)})
 
 
 def main():
@@ -190,7 +233,8 @@ def main():
         argument_spec={
             "name": {"type": "str", "required": True},
             "argv": {"type": "list", "elements": "str"},
-            "pidfile": {"type": "path", "required": True},
+            "pidfile": {"type": "path"},
+            "pidfiles": {"type": "list", "elements": "str"},
             "log": {"type": "path"},
             "env": {"type": "dict", "default": {}},
             "chdir": {"type": "path"},
@@ -200,9 +244,13 @@ def main():
             "ready_timeout": {"type": "float", "default": 60},
             "stop_timeout": {"type": "float", "default": 10},
         },
+        required_one_of=[("pidfile", "pidfiles")],
+        mutually_exclusive=[("pidfile", "pidfiles")],
+        required_if=[("state", "started", ("pidfile",))],
         supports_check_mode=True,
     )
-    log = module.params["log"] or os.path.splitext(module.params["pidfile"])[0] + ".log"
+    pidfile = module.params["pidfile"]
+    log = module.params["log"] or (_default_log(pidfile) if pidfile else None)
     if module.params["state"] == "started":
         _start(module, log)
     _stop(module, log)

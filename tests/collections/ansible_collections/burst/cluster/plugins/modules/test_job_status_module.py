@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,3 +85,24 @@ def test_dead_lists_only_components_whose_process_is_gone(run, processes, tmp_pa
     result = run(progress=str(tmp_path / "progress.json"), pidfiles=pidfiles)
     assert result["failed"] is False, result
     assert result["dead"] == ["sender", "source", "worker-0"]
+
+
+def test_wait_reports_as_soon_as_the_run_ends(run, tmp_path):
+    path = tmp_path / "progress.json"
+    path.write_text(json.dumps({"state": "running", "rows_out": 5}), encoding="utf-8")
+    ends = threading.Timer(0.5, path.write_text, [json.dumps({"state": "done", "rows_out": 9})])
+    ends.start()
+    started = time.monotonic()
+    result = run(progress=str(path), wait=30)
+    ends.join()
+    assert result["progress"]["state"] == "done"
+    assert 0.4 < time.monotonic() - started < 10
+
+
+def test_wait_reports_the_progress_when_nothing_ends(run, tmp_path):
+    path = tmp_path / "progress.json"
+    path.write_text(json.dumps({"state": "running", "rows_out": 5}), encoding="utf-8")
+    started = time.monotonic()
+    result = run(progress=str(path), wait=0.6)
+    assert result["progress"]["state"] == "running"
+    assert 0.6 <= time.monotonic() - started < 10

@@ -140,7 +140,7 @@ def test_start_is_idempotent_and_stop_ends_the_whole_group(run, started, tmp_pat
     pid = first["pid"]
     leaders.add(pid)
     assert int(pidfile.read_text()) == pid
-    log = tmp_path / "run" / "server.log"
+    log = tmp_path / "run" / "logs" / "server.log"
     assert first["log"] == str(log)
     assert "listening" in log.read_text()
     child = int((tmp_path / "child.pid").read_text())
@@ -333,3 +333,66 @@ def test_start_without_argv_fails_naming_the_service(run, tmp_path):
     result = run(name="nameless", pidfile=str(tmp_path / "n.pid"))
     assert result["failed"] is True
     assert "nameless" in result["msg"] and "argv" in result["msg"]
+
+
+def test_wait_for_the_port_of_a_process_started_without_waiting(run, started, tmp_path):
+    """Start now, wait later: the second call needs no argv and returns once the port listens."""
+    pidfiles, leaders = started
+    pidfile = tmp_path / "server.pid"
+    pidfiles.append(pidfile)
+    port = free_port()
+    first = run(name="server", argv=server_args(tmp_path, port), pidfile=str(pidfile))
+    assert first["failed"] is False, first
+    leaders.add(first["pid"])
+    waited = run(name="server", pidfile=str(pidfile), ready_port=port, ready_timeout=20)
+    assert waited["failed"] is False, waited
+    assert waited["changed"] is False
+    assert waited["pid"] == first["pid"]
+    assert "listening" in (tmp_path / "logs" / "server.log").read_text()
+
+
+def test_wait_for_a_process_that_is_not_running_says_so(run, tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "server.log").write_text("Address already in use\n")
+    result = run(name="server", pidfile=str(tmp_path / "server.pid"), ready_port=free_port())
+    assert result["failed"] is True
+    assert "server is not running, and argv is required to start it" in result["msg"]
+    assert "Address already in use" in result["msg"]
+
+
+def test_stop_several_processes_together(run, started, tmp_path):
+    pidfiles, leaders = started
+    groups = []
+    for name, mode in (("one", "normal"), ("two", "ignore-term")):
+        (tmp_path / name).mkdir()
+        pidfile = tmp_path / "run" / f"{name}.pid"
+        pidfiles.append(pidfile)
+        start = run(name=name, argv=server_args(tmp_path / name, 0, mode), pidfile=str(pidfile))
+        assert start["failed"] is False, start
+        leaders.add(start["pid"])
+        groups.append(start["pid"])
+    stale = tmp_path / "run" / "gone.pid"
+    stale.write_text("999999999\n")
+
+    stopped = run(
+        name="the run", pidfiles=[str(tmp_path / "run" / "*.pid")], state="stopped", stop_timeout=1
+    )
+    assert stopped["failed"] is False, stopped
+    assert stopped["changed"] is True
+    assert sorted(stopped["pids"]) == sorted(groups)
+    for pid in groups:
+        assert wait_gone(pid)
+        assert group(pid) == []
+    assert list((tmp_path / "run").glob("*.pid")) == []
+
+    again = run(name="the run", pidfiles=[str(tmp_path / "run" / "*.pid")], state="stopped")
+    assert again["changed"] is False
+    assert again["pids"] == []
+
+
+def test_wait_in_check_mode_after_a_start_in_check_mode(run, tmp_path):
+    result = run(
+        check_mode=True, name="server", pidfile=str(tmp_path / "server.pid"), ready_port=free_port()
+    )
+    assert result["failed"] is False, result
+    assert result["changed"] is False
