@@ -43,7 +43,7 @@ SIZES = {
     },
 }
 BLACK_BOX_BATCH_ROWS = 500
-CHEAP_BATCH_ROWS = 20_000
+CHEAP_BATCH_ROWS = 10_000
 PHASES = [  # (phase, words in an Ansible task's name), first match wins
     (
         "validate and provision",
