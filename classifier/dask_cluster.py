@@ -2,9 +2,10 @@
 
 A batch job wants its cores for the classifier: no statistical profiler, slower
 housekeeping ticks, and a longer switch interval so the worker's event loop
-interrupts the classifier's thread less often. The nanny hands the settings to
-its worker process; this module is that process's preload, which imports the
-batch code so pandas' import stays out of the first task.
+interrupts the classifier's thread less often. Memory must not grow with the rows:
+no log of recent messages (the source's Dask client uses these settings too). The
+nanny hands the settings to its worker process; this module is that process's
+preload, which imports the batch code so pandas' import stays out of the first task.
 """
 
 import sys
@@ -18,6 +19,8 @@ SETTINGS = {
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.worker.memory.monitor-interval": "1s",
+    # Dask keeps its last 1000 messages under 1 MB for debugging: batches of rows, here.
+    "distributed.admin.low-level-log-length": 0,
 }
 PRELOAD = ["--preload", __name__]
 SWITCH_INTERVAL = 0.05

@@ -11,11 +11,12 @@ from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
 
+import dask
 import numpy as np
 from distributed import Client, wait
 from distributed.security import Security
 
-from classifier import batches, framing, link, records
+from classifier import batches, dask_cluster, framing, link, records
 
 log = logging.getLogger("burst.source")
 REORDER_WINDOW = 4
@@ -157,7 +158,10 @@ def run(
     receiver = framing.connect(sink, connect_timeout)
     log.info("connected to the receiver at %s:%d", *sink)
     try:
-        with Client(address, security=security, timeout=connect_timeout) as client:
+        with (
+            dask.config.set(dask_cluster.SETTINGS),
+            Client(address, security=security, timeout=connect_timeout) as client,
+        ):
             return _serve(server, receiver, client, job, connect_timeout)
     except Exception as error:
         log.error("source failed: %s", error)

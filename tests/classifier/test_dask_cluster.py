@@ -93,3 +93,23 @@ def test_defaults_differ_from_burst_settings():
     with dask.config.set({}):
         assert dask.config.get("distributed.worker.profile.enabled") is True
         assert dask.config.get("distributed.admin.tick.interval") != "1s"
+
+
+def _scheduler_log_of_messages_to_workers(dask_scheduler=None):
+    return sum(len(stream.recent_message_log) for stream in dask_scheduler.stream_comms.values())
+
+
+@pytest.mark.parametrize("burst_settings", [False, True])
+def test_no_copy_of_the_batches_is_kept_in_dask_message_logs(cluster, burst_settings):
+    """Dask logs its last 1000 messages under 1 MB: a task's batch of rows, for the source's
+    client and for the scheduler. Under burst's settings nothing is kept, so memory stays flat."""
+    import dask
+
+    batch = os.urandom(200_000)
+    settings = dask_cluster.SETTINGS if burst_settings else {}
+    with dask.config.set(settings), Client(cluster.scheduler.address, timeout=60) as client:
+        futures = [client.submit(len, batch + bytes([n]), pure=False) for n in range(5)]
+        assert client.gather(futures) == [len(batch) + 1] * 5
+        kept = len(client.scheduler_comm.recent_message_log)
+    assert (kept == 0) is burst_settings
+    assert cluster.run_on_scheduler(_scheduler_log_of_messages_to_workers) == 0
