@@ -25,8 +25,9 @@ REORDER_WINDOW = 4
 class Batcher:
     """Cuts a stream of whole-record payloads into batches of ``batch_rows`` records.
 
-    Small payloads (one record per frame) are gathered up to GATHER_BYTES and cut
-    together, so the cost per payload stays a few list appends.
+    Small payloads (one record per frame) are gathered and cut together, once they
+    hold GATHER_BYTES or enough records for a batch, so the cost per payload stays a
+    few list appends.
     """
 
     GATHER_BYTES = 256 * 1024
@@ -46,7 +47,11 @@ class Batcher:
         data = records.terminated(payload)
         self._gathered.append(data)
         self._gathered_bytes += len(data)
-        if self.header is None or self._gathered_bytes >= self.GATHER_BYTES:
+        if (
+            self.header is None
+            or self._gathered_bytes >= self.GATHER_BYTES
+            or len(self._gathered) >= self.batch_rows - self._pending_records
+        ):
             yield from self._cut_gathered()
 
     def finish(self):

@@ -127,6 +127,16 @@ def test_first_lines_count_quoted_newlines():
     assert [(b.first_line, b.records) for b in got] == [(2, 2), (6, 2), (9, 1)]
 
 
+def test_a_batch_leaves_as_soon_as_its_records_have_come():
+    """Payloads of one record are gathered, but never past the records a batch needs."""
+    batcher = source.Batcher(3)
+    assert list(batcher.feed(HEADER)) == []
+    got = [list(batcher.feed(f"{n},S,1,M,d\n".encode())) for n in range(1, 5)]
+    assert [len(batches_out) for batches_out in got] == [0, 0, 1, 0]
+    assert got[2][0] == batches.Batch(HEADER, b"1,S,1,M,d\n2,S,1,M,d\n3,S,1,M,d\n", 2, 3)
+    assert list(batcher.finish()) == [batches.Batch(HEADER, b"4,S,1,M,d\n", 5, 1)]
+
+
 def test_an_unclosed_quote_stays_inside_its_own_payload():
     """Small payloads are cut together, but a payload that is not whole records stays one."""
     payloads = [HEADER, b'1,S,1,M,"open\n', b"2,S,1,M,x\n", b"3,S,1,M,y"]
