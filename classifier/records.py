@@ -58,8 +58,13 @@ def structure(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     if len(quotes):
         if not _is_rfc4180(octets, quotes):
             return None
-        newlines = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+        newlines = _outside_quotes(quotes, newlines)
     return octets, newlines, quotes
+
+
+def _outside_quotes(quotes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The offsets with an even number of quotes before them."""
+    return offsets[np.searchsorted(quotes, offsets) % 2 == 0]
 
 
 def fields_per_record(data: bytes) -> np.ndarray | None:
@@ -70,7 +75,7 @@ def fields_per_record(data: bytes) -> np.ndarray | None:
     octets, newlines, quotes = found
     commas = np.flatnonzero(octets == _COMMA)
     if len(quotes):
-        commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
+        commas = _outside_quotes(quotes, commas)
     return np.diff(np.searchsorted(commas, newlines), prepend=0) + 1
 
 

@@ -76,23 +76,15 @@ def dask_cluster(workers: int):
             process.wait()
 
 
+def _classify(rows_csv: Path, out: Path, classifier: str, slowness: int) -> list:
+    """The single-process command: ``python -m classifier classify``."""
+    options = ["--classifier", classifier, "--slowness", str(slowness)]
+    return [PYTHON, "-m", "classifier", "classify", rows_csv, out, *options]
+
+
 def single(rows_csv: Path, out: Path, classifier: str, slowness: int) -> float:
     started = time.perf_counter()
-    subprocess.run(
-        [
-            PYTHON,
-            "-m",
-            "classifier",
-            "classify",
-            rows_csv,
-            out,
-            "--classifier",
-            classifier,
-            "--slowness",
-            str(slowness),
-        ],
-        check=True,
-    )
+    subprocess.run(_classify(rows_csv, out, classifier, slowness), check=True)
     return time.perf_counter() - started
 
 
@@ -111,11 +103,9 @@ def split(rows_csv: Path, parts: int, work: Path) -> list[Path]:
 
 def side_by_side(parts: list[Path], work: Path, classifier: str, slowness: int) -> float:
     """Independent single processes, one per part, started together: the machine's ceiling."""
-    command = [PYTHON, "-m", "classifier", "classify"]
-    options = ["--classifier", classifier, "--slowness", str(slowness)]
     started = time.perf_counter()
     running = [
-        subprocess.Popen([*command, part, work / f"{part.stem}.out.csv", *options])
+        subprocess.Popen(_classify(part, work / f"{part.stem}.out.csv", classifier, slowness))
         for part in parts
     ]
     if any(process.wait() for process in running):
