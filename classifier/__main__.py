@@ -2,10 +2,11 @@
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
-from classifier import framing
+from classifier import framing, watchdog
 
 DEFAULT_CLASSIFIER = "classifier.black_box:classify"
 
@@ -17,12 +18,47 @@ def _address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _controller(text: str) -> tuple[int, float]:
+    try:
+        return watchdog.parse_controller(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _max_rejects(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not (value == 0 or 0 < value < 1 or (value >= 1 and value.is_integer())):
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of rows or a fraction below 1, got {text!r}"
+        )
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m classifier", description=__doc__)
     parser.add_argument(
         "--exit-file",
         type=Path,
         help="write the exit status, and the error if any, to this file on exit",
+    )
+    parser.add_argument(
+        "--controller",
+        type=_controller,
+        metavar="PID@CREATE_TIME",
+        help="stop when this process (the run's ansible-playbook, on this machine) is gone",
+    )
+    parser.add_argument(
+        "--max-lifetime",
+        type=float,
+        metavar="SECONDS",
+        help="stop when this many seconds have passed",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -50,6 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--max-in-flight", type=int, default=4)
     source.add_argument("--workers", type=int, default=1, help="workers to wait for")
     source.add_argument("--connect-timeout", type=float, default=60)
+    source.add_argument(
+        "--on-error",
+        choices=("fail", "reject"),
+        default="fail",
+        help="when the classifier raises: fail the run, or reject the batch's rows",
+    )
+    source.add_argument(
+        "--max-rejects",
+        type=_max_rejects,
+        help="fail the run past this many rejected rows (below 1: a fraction of the rows in)",
+    )
     tls = source.add_argument_group(
         "TLS", "the run's TLS files (all three or none); with them the client speaks only TLS"
     )
@@ -76,6 +123,20 @@ def _parser() -> argparse.ArgumentParser:
         help="frame each record alone, as the seed's send.py did",
     )
     send.add_argument("--connect-timeout", type=float, default=60)
+    for command in (receive, source, send):
+        command.add_argument(
+            "--max-frame-bytes",
+            type=int,
+            default=framing.MAX_FRAME_BYTES,
+            help="the largest frame to send or accept (job.max_frame_bytes)",
+        )
+    for command in (receive, source):
+        command.add_argument(
+            "--first-frame-timeout",
+            type=float,
+            default=30,
+            help="seconds a connection has to send its first frame before it is refused",
+        )
     return parser
 
 
@@ -86,6 +147,8 @@ def main(argv=None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    watchdog.start(args.controller, args.max_lifetime, logging.getLogger("burst.watchdog"))
+    signal.signal(signal.SIGTERM, _interrupt)  # as SIGINT: the exit file still says how it ended
     status, error = 1, f"{args.command}: ended by an unexpected error (see its log)"
     try:
         status, error = _command(args), None
@@ -93,8 +156,8 @@ def main(argv=None) -> int:
         error = f"{args.command}: {problem}"
         logging.getLogger("burst").error("%s", error)
         status = 2
-    except KeyboardInterrupt:
-        status, error = 130, f"{args.command}: interrupted"
+    except KeyboardInterrupt as signal_name:
+        status, error = 130, f"{args.command}: stopped by {signal_name or 'SIGINT'}"
     finally:
         if args.exit_file:
             partial = args.exit_file.with_name(args.exit_file.name + ".partial")
@@ -124,12 +187,20 @@ def _command(args) -> int:
     if args.command == "receive":
         from classifier import receiver
 
-        return receiver.run(args.listen, args.out)
+        return receiver.run(args.listen, args.out, args.max_frame_bytes, args.first_frame_timeout)
     if args.command == "source":
         from classifier import source
 
         job = source.Job(
-            args.classifier, args.slowness, args.batch_rows, args.max_in_flight, args.workers
+            args.classifier,
+            args.slowness,
+            args.batch_rows,
+            args.max_in_flight,
+            args.workers,
+            args.on_error,
+            args.max_rejects,
+            args.max_frame_bytes,
+            args.first_frame_timeout,
         )
         tls_files = {
             "--tls-ca-file": args.tls_ca_file,
@@ -144,9 +215,9 @@ def _command(args) -> int:
     from classifier import sender
 
     if args.file:
-        payloads = sender.file_payloads(args.file, args.one_record_per_frame)
+        payloads = sender.file_payloads(args.file, args.one_record_per_frame, args.max_frame_bytes)
     elif args.s3:
-        payloads = sender.s3_payloads(args.s3, args.one_record_per_frame)
+        payloads = sender.s3_payloads(args.s3, args.one_record_per_frame, args.max_frame_bytes)
     else:
         payloads = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
     return sender.run(args.to, payloads, args.connect_timeout)

@@ -16,6 +16,7 @@ from classifier import records
 
 RESULT_COLUMN = "CLASSIFICATION"
 READ_OPTIONS = {"dtype": str, "keep_default_na": False, "index_col": 0}
+SHOWN_BYTES = 4096  # of a rejected record, in rejects.csv
 
 
 @dataclass(frozen=True)
@@ -100,38 +101,59 @@ def _parse_fast(batch: Batch, columns: list[str]) -> pd.DataFrame | None:
     return frame
 
 
+def _shown(record: bytes) -> str:
+    """A rejected record as rejects.csv shows it: its text, cut after SHOWN_BYTES."""
+    record = record.rstrip(b"\r\n")
+    cut = f"… ({len(record)} bytes in all)" if len(record) > SHOWN_BYTES else ""
+    return record[:SHOWN_BYTES].decode("utf-8", "backslashreplace") + cut
+
+
+def _lines(batch: Batch):
+    """(input line, record) for each record of the batch."""
+    line = batch.first_line
+    for record in records.iter_records(batch.data):
+        yield line, record
+        line += record.count(b"\n")
+
+
+def _reason(record: bytes, columns: list[str]) -> tuple[str | None, list[str]]:
+    """Why a record cannot be classified (None if it can), and its fields."""
+    try:
+        text = record.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"not UTF-8 (byte {error.object[error.start]:#04x} at offset {error.start})", []
+    if not text.strip("\r\n"):
+        return "blank line", []
+    try:
+        fields = next(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as error:
+        if "unexpected end of data" in str(error):
+            return "a quoted field is never closed (it runs to the end of the input)", []
+        fields = next(csv.reader(io.StringIO(text)))
+    if len(fields) != len(columns):
+        return f"expected {len(columns)} fields, got {len(fields)}", fields
+    if not fields[0]:
+        return f"missing {columns[0]}", fields
+    return None, fields
+
+
 def _parse_checked(
     batch: Batch, columns: list[str]
 ) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
     kept, rejects = [], []
-    line = batch.first_line
-    for record in records.iter_records(batch.data):
-        shown = record.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
-        reason = None
-        try:
-            text = record.decode("utf-8")
-        except UnicodeDecodeError as error:
-            reason = f"not UTF-8 (byte {error.object[error.start]:#04x} at offset {error.start})"
-        else:
-            if not text.strip("\r\n"):
-                reason = "blank line"
-            else:
-                fields = next(csv.reader(io.StringIO(text)))
-                if len(fields) != len(columns):
-                    reason = f"expected {len(columns)} fields, got {len(fields)}"
-                elif not fields[0]:
-                    reason = f"missing {columns[0]}"
-                else:
-                    kept.append(fields)
+    for line, record in _lines(batch):
+        reason, fields = _reason(record, columns)
         if reason:
-            rejects.append((line, reason, shown))
-        line += record.count(b"\n")
+            rejects.append((line, reason, _shown(record)))
+        else:
+            kept.append(fields)
     frame = pd.DataFrame(kept, columns=columns, dtype=str).set_index(columns[0])
     return frame, rejects
 
 
-def process(batch: Batch, classifier: str, slowness: int) -> BatchResult:
-    """The task each worker runs."""
+def process(batch: Batch, classifier: str, slowness: int, on_error: str = "fail") -> BatchResult:
+    """The task each worker runs. With ``on_error="reject"`` a batch the classifier raises on
+    comes back as rejects, each with the exception, instead of failing the run."""
     columns = _columns(batch.header)
     frame = _parse_fast(batch, columns)
     rejects = []
@@ -140,6 +162,12 @@ def process(batch: Batch, classifier: str, slowness: int) -> BatchResult:
     try:
         frame = classify_frame(frame, classifier, slowness)
     except Exception as error:  # the user's code: report which batch, keep the type
-        raise ClassifierError(batch.first_line, f"{type(error).__name__}: {error}") from error
+        detail = f"{type(error).__name__}: {error}"
+        if on_error != "reject":
+            raise ClassifierError(batch.first_line, detail) from error
+        rejected = {line for line, _, _ in rejects}
+        reason = f"the classifier raised on the batch starting at line {batch.first_line}: {detail}"
+        rejects += [(n, reason, _shown(r)) for n, r in _lines(batch) if n not in rejected]
+        return BatchResult(batch.first_line, b"", 0, sorted(rejects))
     rows = frame.to_csv(header=False, lineterminator="\n").encode()
     return BatchResult(batch.first_line, rows, len(frame), rejects)

@@ -11,6 +11,7 @@ import time
 LENGTH = struct.Struct(">I")
 END = b"\x04"
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+NO_LIMIT = 2**32 - 1  # what the length prefix can say
 
 
 class FramingError(ConnectionError):
@@ -26,7 +27,7 @@ class FrameReader:
 
     def __init__(self, sock: socket.socket, max_frame_bytes: int = MAX_FRAME_BYTES):
         self._stream = sock.makefile("rb", buffering=1024 * 1024)
-        self._max = max_frame_bytes
+        self.max_frame_bytes = max_frame_bytes
 
     def read(self) -> bytes | None:
         """The next payload, or None when the peer closed between frames."""
@@ -36,8 +37,10 @@ class FrameReader:
         if len(prefix) < LENGTH.size:
             raise FramingError("connection closed inside a frame's length prefix")
         (length,) = LENGTH.unpack(prefix)
-        if length > self._max:
-            raise FramingError(f"frame of {length} bytes is over the limit of {self._max}")
+        if length > self.max_frame_bytes:
+            raise FramingError(
+                f"frame of {length} bytes is over the limit of {self.max_frame_bytes}"
+            )
         payload = self._stream.read(length)
         if len(payload) < length:
             raise FramingError(f"connection closed after {len(payload)} of {length} bytes")

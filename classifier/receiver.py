@@ -6,13 +6,15 @@ controller can show progress and learn why a run failed.
 
 import csv
 import hashlib
+import itertools
 import json
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 
-from classifier import framing, link
+from classifier import framing, gate, link
 from classifier.archive import StreamingArchive
 
 log = logging.getLogger("burst.receiver")
@@ -78,6 +80,7 @@ class Results:
         rows_in = self.summary.get("rows_in")
         manifest = {
             "complete": complete,
+            "partial": not complete,
             "error": self.error,
             "rows_in": rows_in,
             "rows_out": self.rows_out,
@@ -96,42 +99,76 @@ class Results:
         return manifest
 
 
-def run(listen: tuple[str, int], out_dir: Path) -> int:
+def source_check(payload: bytes) -> str | None:
+    """Why a first frame is not a burst source's (None if it is): the source opens with a
+    summary of the job."""
+    try:
+        if payload[:1] == link.SUMMARY and isinstance(json.loads(payload[1:]), dict):
+            return None
+    except ValueError:
+        pass
+    return "its first frame is not a burst source's summary"
+
+
+def _receive(payloads, results: Results) -> bool:
+    """Take the source's frames until its end-of-results frame (True) or its leaving (False)."""
+    for payload in payloads:
+        if payload == framing.END:
+            return True
+        tag, body = payload[:1], payload[1:]
+        if tag == link.ROWS:
+            (count,) = link.COUNT.unpack_from(body)
+            results.write_rows(body[link.COUNT.size :])
+            results.rows_out += count
+        elif tag == link.HEADER:
+            results.write_rows(body)
+        elif tag == link.REJECTS:
+            results.write_rejects(json.loads(body))
+        elif tag == link.SUMMARY:
+            results.summary.update(json.loads(body))
+        elif tag == link.ERROR:
+            results.error = body.decode("utf-8", "replace")
+        else:
+            raise framing.FramingError(f"unknown frame tag {tag!r} from the source")
+        results.progress("running")
+    return False
+
+
+class Stopped(Exception):
+    """A signal stopped the receiver before the end of the results."""
+
+
+def _stop(signum, _frame):
+    raise Stopped(f"stopped by {signal.Signals(signum).name} before the end of the results")
+
+
+def run(
+    listen: tuple[str, int],
+    out_dir: Path,
+    max_frame_bytes: int = framing.MAX_FRAME_BYTES,
+    first_frame_timeout: float = 30,
+) -> int:
+    """Write what the source sends; a SIGTERM or SIGINT still leaves a manifest, marked
+    partial, beside the rows written so far."""
     results = Results(Path(out_dir))
     results.progress("waiting", force=True)
-    server = framing.listen(listen)
-    log.info("listening on %s:%d", *listen)
-    connection, peer = server.accept()
-    server.close()
-    log.info("source connected from %s:%d", *peer)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
     ended = False
     try:
-        for payload in framing.FrameReader(connection):
-            if payload == framing.END:
-                ended = True
-                break
-            tag, body = payload[:1], payload[1:]
-            if tag == link.ROWS:
-                (count,) = link.COUNT.unpack_from(body)
-                results.write_rows(body[link.COUNT.size :])
-                results.rows_out += count
-            elif tag == link.HEADER:
-                results.write_rows(body)
-            elif tag == link.REJECTS:
-                results.write_rejects(json.loads(body))
-            elif tag == link.SUMMARY:
-                results.summary.update(json.loads(body))
-            elif tag == link.ERROR:
-                results.error = body.decode("utf-8", "replace")
-            else:
-                raise framing.FramingError(f"unknown frame tag {tag!r} from the source")
-            results.progress("running")
+        with gate.Gate(
+            listen, "source", source_check, log, max_frame_bytes, first_frame_timeout
+        ) as sources:
+            log.info("listening on %s:%d", *listen)
+            _, first, reader = sources.take()
+            reader.max_frame_bytes = framing.NO_LIMIT  # a batch's rows come in one frame
+            ended = _receive(itertools.chain([first], reader), results)
         if not ended and results.error is None:
             results.error = "source: connection closed before the end of the results"
-    except (OSError, ValueError) as error:
-        results.error = f"receiver: {error}"
-    finally:
-        connection.close()
+    except (OSError, ValueError, Stopped) as error:
+        results.error = results.error or f"receiver: {error}"
+    for signum in (signal.SIGTERM, signal.SIGINT):  # the manifest is written whole
+        signal.signal(signum, signal.SIG_IGN)
     manifest = results.finish(complete=ended and results.error is None)
     if manifest["complete"] and not manifest["balanced"]:
         results.error = (

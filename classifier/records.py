@@ -12,10 +12,12 @@ from itertools import accumulate
 
 import numpy as np
 
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark: pandas reads the header as if it were not there
 QUOTE = b'"'
 NEWLINE = b"\n"
 _QUOTE, _NEWLINE, _COMMA = ord(QUOTE), ord(NEWLINE), ord(",")
 _SENTINEL = "\0end\n"
+csv.field_size_limit(2**31 - 1)  # a record may be as long as a frame; pandas has no such limit
 
 
 def _quoted_boundaries(data: bytes) -> list[int]:

@@ -1,41 +1,90 @@
 """The sender: reads the row source and streams it to the source port in frames."""
 
+import errno
 import logging
+import socket
 import time
 
 from classifier import framing, records, synthetic
 
 log = logging.getLogger("burst.sender")
 READ_BYTES = 1024 * 1024
-MAX_RECORD_BYTES = 32 * 1024 * 1024
 FRAME_ROWS = 500
 SEND_BUFFER_BYTES = 64 * 1024  # small frames go out together; a larger one goes out at once
 
 
-def stream_payloads(stream, one_per_frame: bool):
-    """Whole records from a binary stream of CSV, about a read buffer at a time (or one by one).
+def stream_payloads(stream, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES):
+    """Whole records from a binary stream of CSV, about a read buffer at a time (or one by one),
+    each payload at most ``max_frame_bytes``.
 
-    A quote that never closes would make the rest of the stream one record; past
-    MAX_RECORD_BYTES what is held is sent as it is, for the source to reject.
+    A record longer than that (an unclosed quote makes the rest of the input one record)
+    stops the stream with a ValueError that names its line.
     """
-    rest = b""
+    rest, line, started = b"", 1, False
     while chunk := stream.read(READ_BYTES):
         data = rest + chunk
-        end = records.complete_prefix(data) or (len(data) > MAX_RECORD_BYTES and len(data))
-        if end:
-            yield from records.iter_records(data[:end]) if one_per_frame else (data[:end],)
-        rest = data[end:]
+        if not started:
+            if len(data) < len(records.BOM) and records.BOM.startswith(data):
+                rest = data
+                continue
+            data, started = data.removeprefix(records.BOM), True
+        end = records.complete_prefix(data)
+        if not end and len(data) > max_frame_bytes:
+            raise _too_long(line, max_frame_bytes)
+        if line == 1 and end:
+            _check_header(data)
+        yield from _payloads(data[:end], one_per_frame, max_frame_bytes, line)
+        rest, line = data[end:], line + data.count(b"\n", 0, end)
     if rest:
+        if line == 1:
+            _check_header(rest)
+        if len(rest) > max_frame_bytes:
+            raise _too_long(line, max_frame_bytes)
         yield rest
 
 
-def file_payloads(path: str, one_per_frame: bool):
+def _payloads(whole: bytes, one_per_frame: bool, max_frame_bytes: int, line: int):
+    """``whole`` (whole records, the first on ``line``): one record per payload, or as few
+    payloads as the limit allows."""
+    if not whole or (not one_per_frame and len(whole) <= max_frame_bytes):
+        yield from (whole,) if whole else ()
+        return
+    piece = start = 0
+    for stop in records.ends(whole).tolist():
+        if stop - start > max_frame_bytes:
+            raise _too_long(line + whole.count(b"\n", 0, start), max_frame_bytes)
+        if start > piece and (one_per_frame or stop - piece > max_frame_bytes):
+            yield whole[piece:start]
+            piece = start
+        start = stop
+    yield whole[piece:]
+
+
+def _check_header(data: bytes) -> None:
+    header = data.split(b"\n", 1)[0]
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"line 1: the header is not UTF-8 (byte {header[error.start]:#04x} at offset"
+            f" {error.start}); save the file as UTF-8"
+        ) from None
+
+
+def _too_long(line: int, max_frame_bytes: int) -> ValueError:
+    return ValueError(
+        f"line {line}: a record longer than job.max_frame_bytes ({max_frame_bytes} bytes);"
+        " raise the limit, or look for a quote that is never closed"
+    )
+
+
+def file_payloads(path: str, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES):
     """The CSV file at ``path``, opened at once, so a missing file fails before connecting."""
     stream = open(path, "rb")  # closed by _closing
-    return _closing(stream, stream_payloads(stream, one_per_frame))
+    return _closing(stream, stream_payloads(stream, one_per_frame, max_frame_bytes))
 
 
-def s3_payloads(url: str, one_per_frame: bool):
+def s3_payloads(url: str, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES):
     """The object at ``s3://bucket/key``, streamed as it downloads, never held whole.
 
     The object is opened at once, so a missing one fails before the sender connects.
@@ -49,7 +98,7 @@ def s3_payloads(url: str, one_per_frame: bool):
         body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     except (BotoCoreError, ClientError) as error:
         raise OSError(f"cannot read {url}: {error}") from None
-    return _closing(body, stream_payloads(body, one_per_frame))
+    return _closing(body, stream_payloads(body, one_per_frame, max_frame_bytes))
 
 
 def _closing(stream, payloads):
@@ -64,16 +113,30 @@ def synthetic_payloads(rows: int, seed: int, one_per_frame: bool):
 
 
 def run(to: tuple[str, int], payloads, connect_timeout: float = 60) -> int:
+    """Send every payload, then END; return once the source says it took them all (it
+    closes its side), so that a sender the source refused does not end as if it had sent."""
     sock = framing.connect(to, connect_timeout)
     log.info("connected to the source at %s:%d", *to)
     started = time.monotonic()
     frames = sent = 0
-    with sock, sock.makefile("wb", buffering=SEND_BUFFER_BYTES) as stream:
-        for payload in payloads:
-            stream.write(framing.LENGTH.pack(len(payload)))
-            stream.write(payload)
-            frames += 1
-            sent += len(payload)
-        stream.write(framing.encode(framing.END))
+    try:
+        with sock, sock.makefile("wb", buffering=SEND_BUFFER_BYTES) as stream:
+            for payload in payloads:
+                stream.write(framing.LENGTH.pack(len(payload)))
+                stream.write(payload)
+                frames += 1
+                sent += len(payload)
+            stream.write(framing.encode(framing.END))
+            stream.flush()
+            sock.shutdown(socket.SHUT_WR)
+            if sock.recv(1):
+                raise ConnectionError("the source answered with data; it is not a burst source")
+    except OSError as error:
+        if not isinstance(error, ConnectionError) and error.errno != errno.ENOTCONN:
+            raise
+        raise ConnectionError(
+            f"the source at {to[0]}:{to[1]} closed the connection before taking every row:"
+            " it refused this sender or failed (see its log)"
+        ) from None
     log.info("sent %d frames, %d bytes in %.2f s", frames, sent, time.monotonic() - started)
     return 0

@@ -5,7 +5,9 @@ no process holds the whole input. Results are forwarded in input order, each
 batch once. With the run's TLS files the source's Dask client speaks TLS only.
 """
 
+import itertools
 import logging
+import socket
 import time
 from collections import deque
 from contextlib import suppress
@@ -16,10 +18,14 @@ import numpy as np
 from distributed import Client, wait
 from distributed.security import Security
 
-from classifier import batches, dask_cluster, framing, link, records
+from classifier import batches, dask_cluster, framing, gate, link, records
 
 log = logging.getLogger("burst.source")
 REORDER_WINDOW = 4
+
+
+class RunError(Exception):
+    """The input or its rejects end the run; the message says why, for the user."""
 
 
 class Batcher:
@@ -45,6 +51,8 @@ class Batcher:
     def feed(self, payload: bytes):
         """The batches this payload completes."""
         data = records.terminated(payload)
+        if self.header is None and not self._gathered:
+            data = data.removeprefix(records.BOM)
         self._gathered.append(data)
         self._gathered_bytes += len(data)
         if (
@@ -76,6 +84,7 @@ class Batcher:
         start = taken = 0
         if self.header is None:
             self.header, start, taken = data[: ends[0]], int(ends[0]), 1
+            self._next_line = 1 + self.header.count(b"\n")
         while len(ends) - taken >= self.batch_rows - self._pending_records:
             taken += self.batch_rows - self._pending_records
             cut = int(ends[taken - 1])
@@ -145,6 +154,30 @@ class Job:
     batch_rows: int
     max_in_flight: int
     workers: int
+    on_error: str = "fail"
+    max_rejects: float | None = None  # a count of rows, or below 1 a fraction of the rows in
+    max_frame_bytes: int = framing.MAX_FRAME_BYTES
+    first_frame_timeout: float = 30
+
+    def rejects_problem(self, rejected: int, rows_in: int | None) -> str | None:
+        """Why ``rejected`` rows are too many: a count is checked as rows come back, a
+        fraction once ``rows_in`` is known."""
+        limit = self.max_rejects
+        if limit is None or rejected == 0:
+            return None
+        if 0 < limit < 1:
+            if rows_in is None or rejected <= limit * rows_in:
+                return None
+            allowed = f"{limit:g} of the rows in"
+        elif rejected <= limit:
+            return None
+        else:
+            allowed = f"{int(limit)} rows"
+        share = f" of {rows_in} in ({100 * rejected / rows_in:.1f} %)" if rows_in else ""
+        return (
+            f"{rejected} rows rejected{share}, more than job.max_rejects ({allowed});"
+            " rejects.csv gives each one's line and reason"
+        )
 
 
 def run(
@@ -158,36 +191,52 @@ def run(
     batches.load_classifier(job.classifier)
     address = scheduler_address(scheduler, tls)
     security = tls.security() if tls else None
-    server = framing.listen(listen)
-    log.info("listening on %s:%d", *listen)
-    receiver = framing.connect(sink, connect_timeout)
-    log.info("connected to the receiver at %s:%d", *sink)
+    with gate.Gate(
+        listen, "sender", sender_check, log, job.max_frame_bytes, job.first_frame_timeout
+    ) as senders:
+        log.info("listening on %s:%d", *listen)
+        receiver = framing.connect(sink, connect_timeout)
+        log.info("connected to the receiver at %s:%d", *sink)
+        try:
+            receiver.sendall(
+                framing.encode(link.summary(classifier=job.classifier, slowness=job.slowness))
+            )
+            with (
+                dask.config.set(dask_cluster.SETTINGS),
+                Client(address, security=security, timeout=connect_timeout) as client,
+            ):
+                return _serve(senders, receiver, client, job, connect_timeout)
+        except Exception as error:
+            log.error("source failed: %s", error)
+            with suppress(OSError):
+                receiver.sendall(framing.encode(link.error(f"source: {error}")))
+            return 1
+        finally:
+            receiver.close()
+
+
+def sender_check(payload: bytes) -> str | None:
+    """Why a first frame is not a sender's (None if it is): the end of an empty input, or a
+    header line of text."""
+    if payload == framing.END:
+        return None
+    header = payload.split(b"\n", 1)[0]
     try:
-        with (
-            dask.config.set(dask_cluster.SETTINGS),
-            Client(address, security=security, timeout=connect_timeout) as client,
-        ):
-            return _serve(server, receiver, client, job, connect_timeout)
-    except Exception as error:
-        log.error("source failed: %s", error)
-        with suppress(OSError):
-            receiver.sendall(framing.encode(link.error(f"source: {error}")))
-        return 1
-    finally:
-        receiver.close()
-        server.close()
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        return "its first frame does not start with a UTF-8 CSV header"
+    return "its header holds a NUL byte" if b"\0" in header else None
 
 
-def _serve(server, receiver, client, job: Job, connect_timeout: float) -> int:
-    connection, peer = server.accept()
-    log.info("sender connected from %s:%d", *peer)
+def _serve(senders: gate.Gate, receiver, client, job: Job, connect_timeout: float) -> int:
+    _, first, reader = senders.take()
     client.wait_for_workers(job.workers, timeout=connect_timeout)
     log.info("%d workers ready", job.workers)
     started_at = time.time()
     receiver.sendall(framing.encode(link.summary(input_started_at=started_at)))
     batcher = Batcher(job.batch_rows)
     in_flight: deque = deque()
-    sent = {"rows_out": 0, "rejected": 0}
+    sent = {"rows_out": 0, "rejected": 0, "header": False}
 
     def forward(future) -> None:
         result: batches.BatchResult = future.result()
@@ -196,12 +245,20 @@ def _serve(server, receiver, client, job: Job, connect_timeout: float) -> int:
             sent["rejected"] += len(result.rejects)
         receiver.sendall(framing.encode(link.rows(result.rows_out, result.rows)))
         sent["rows_out"] += result.rows_out
+        if problem := job.rejects_problem(sent["rejected"], None):
+            raise RunError(problem)
+
+    def send_header() -> None:
+        if not sent["header"]:
+            receiver.sendall(framing.encode(link.HEADER + batches.results_header(batcher.header)))
+            sent["header"] = True
 
     def submit(batch) -> None:
-        if batch.first_line == 2:
-            receiver.sendall(framing.encode(link.HEADER + batches.results_header(batch.header)))
+        send_header()
         in_flight.append(
-            client.submit(batches.process, batch, job.classifier, job.slowness, pure=False)
+            client.submit(
+                batches.process, batch, job.classifier, job.slowness, job.on_error, pure=False
+            )
         )
         settle()
 
@@ -222,23 +279,23 @@ def _serve(server, receiver, client, job: Job, connect_timeout: float) -> int:
                 return
             wait(running, return_when="FIRST_COMPLETED")
 
-    reader = framing.FrameReader(connection)
     ended = False
-    for payload in reader:
+    for payload in itertools.chain([first], reader):
         if payload == framing.END:
             ended = True
             break
         for batch in batcher.feed(payload):
             submit(batch)
-    connection.close()
     if not ended:
         raise ConnectionError("the sender closed its connection before the end-of-input frame")
+    with suppress(OSError):  # tells the sender that every frame was taken
+        senders.connection.shutdown(socket.SHUT_WR)
     for batch in batcher.finish():
         submit(batch)
     while in_flight:
         forward(in_flight.popleft())
-    if batcher.header is not None and batcher.rows_in == 0:
-        receiver.sendall(framing.encode(link.HEADER + batches.results_header(batcher.header)))
+    if batcher.header is not None:
+        send_header()  # a header-only input has no batch
     receiver.sendall(
         framing.encode(
             link.summary(
@@ -250,6 +307,10 @@ def _serve(server, receiver, client, job: Job, connect_timeout: float) -> int:
             )
         )
     )
+    if batcher.header is None:
+        raise RunError("the input is empty: not even a header row")
+    if problem := job.rejects_problem(sent["rejected"], batcher.rows_in):
+        raise RunError(problem)
     receiver.sendall(framing.encode(framing.END))
     log.info(
         "done: %d rows in, %d out, %d rejected", batcher.rows_in, sent["rows_out"], sent["rejected"]

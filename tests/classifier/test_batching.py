@@ -332,3 +332,18 @@ def test_unimportable_classifier_is_a_clear_value_error():
         batches.load_classifier("no_such_module_for_burst:classify")
     with pytest.raises(ValueError, match="not_there"):
         batches.load_classifier("classifier.black_box:not_there")
+
+
+def test_lines_count_from_the_end_of_a_header_that_spans_lines():
+    batcher = source.Batcher(2)
+    cut = [*batcher.feed(b'"NA\nME",X\n1,2\n,3\n'), *batcher.finish()]
+    assert [batch.first_line for batch in cut] == [3]
+    result = batches.process(cut[0], DEFAULT, 0)
+    assert result.rejects == [(4, "missing NA\nME", ",3")]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header():
+    batcher = source.Batcher(5)
+    cut = [*batcher.feed(b'\xef\xbb\xbf"a\nb",X\n1,2\n'), *batcher.finish()]
+    assert batcher.header == b'"a\nb",X\n'
+    assert [(batch.first_line, batch.records) for batch in cut] == [(3, 1)]

@@ -2,8 +2,11 @@
 
 import json
 import os
+import subprocess
 
 from conftest import BIN, REPO, ansible, cluster_file
+
+from classifier import watchdog
 
 
 def playbook(name, path, state_dir, **env):
@@ -63,3 +66,19 @@ def test_down_on_aws_overrides_keep_stack_and_needs_the_cli(tmp_path, state_dir)
     assert done.returncode != 0
     assert "keep_stack is set" not in done.stdout
     assert "the Pulumi CLI is not on PATH: install it" in done.stdout
+
+
+def test_down_refuses_while_a_run_of_the_cluster_is_going(tmp_path, state_dir):
+    running = subprocess.Popen(["sleep", "60"])  # stands for the running run's ansible-playbook
+    try:
+        state_dir.mkdir()
+        lock = {"controller": watchdog.controller_id(running.pid), "run_id": "r-running"}
+        (state_dir / "e2e.lock").write_text(json.dumps(lock))
+        done = playbook("down.yml", cluster_file(tmp_path), state_dir)
+    finally:
+        running.kill()
+        running.wait()
+    assert done.returncode != 0
+    assert "cluster 'e2e' is already running: run r-running" in done.stdout
+    assert "Destroy the machines" not in done.stdout
+    assert json.loads((state_dir / "e2e.lock").read_text()) == lock

@@ -40,6 +40,9 @@ DEFAULTS = {
         "batch_rows": 200,
         "max_in_flight": 0,
         "timeout": 3600,
+        "max_rejects": None,
+        "on_error": "fail",
+        "max_frame_bytes": 64 * 1024 * 1024,
     },
 }
 
@@ -134,6 +137,12 @@ def test_partial_sections_are_completed_and_values_kept(tmp_path):
     assert config["source"] == {"kind": "synthetic", "rows": 5, "seed": 0}
 
 
+@pytest.mark.parametrize("limit", [0, 100, 0.01, 1.0])
+def test_max_rejects_takes_a_count_or_a_fraction(tmp_path, limit):
+    config = load_cluster_file(write(tmp_path, f"name: x\njob: {{max_rejects: {limit}}}\n"))
+    assert config["job"]["max_rejects"] == limit
+
+
 def test_validate_config_takes_a_mapping_and_leaves_it_alone(tmp_path):
     data = {"name": "x", "results": {"dir": "out/../runs"}}
     config = validate_config(data, tmp_path)
@@ -195,6 +204,30 @@ INVALID = [
         id="out-of-range-low",
     ),
     pytest.param("name: x\nsize: 65\n", "size", ["65", "from 1 to 64"], id="out-of-range-high"),
+    pytest.param(
+        "name: x\njob: {max_rejects: 2.5}\n",
+        "job.max_rejects",
+        ["2.5", "must be a whole number of rows, or a fraction below 1"],
+        id="rejects-neither-count-nor-fraction",
+    ),
+    pytest.param(
+        "name: x\njob: {max_rejects: '1%'}\n",
+        "job.max_rejects",
+        ["'1%'", "must be a number or null"],
+        id="rejects-as-text",
+    ),
+    pytest.param(
+        "name: x\njob: {on_error: skip}\n",
+        "job.on_error",
+        ["'skip'", "must be one of: fail, reject"],
+        id="bad-on-error",
+    ),
+    pytest.param(
+        "name: x\njob: {max_frame_bytes: 100}\n",
+        "job.max_frame_bytes",
+        ["100", "from 65536 to 1073741824"],
+        id="frame-limit-too-small",
+    ),
     pytest.param(
         "name: x\nports: {dashboard: 80}\n",
         "ports.dashboard",

@@ -22,6 +22,7 @@ PLUGINS = [
     ("module", "config"),
     ("module", "run_certificates"),
     ("module", "report"),
+    ("module", "run_lock"),
     ("inventory", "stack_outputs"),
 ]
 

@@ -233,6 +233,12 @@ def _cross_field_problems(config, base_dir) -> list[str]:
     if provider in ("static", "aws") and provider not in config:
         article = "an" if provider[0] in "aeiou" else "a"
         problems.append(f"provider: {provider!r} needs {article} {provider!r} section")
+    job = config.get("job")
+    limit = job.get("max_rejects") if isinstance(job, dict) else None
+    if isinstance(limit, float) and limit >= 1 and not limit.is_integer():
+        problems.append(
+            f"job.max_rejects: {limit} — must be a whole number of rows, or a fraction below 1"
+        )
     source = config.get("source")
     if isinstance(source, dict) and source.get("kind") == "file":
         problems += _existing_file(source, "path", "source", base_dir)

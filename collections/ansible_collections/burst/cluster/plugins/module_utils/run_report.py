@@ -124,8 +124,11 @@ def run_summary(config: dict, run_id: str, manifest: dict, failures=(), prices=N
         lines.append(f"| results.csv sha256 | `{manifest.get('results_sha256')}` |")
     else:
         lines.append("| rows | no manifest was collected |")
-    output = os.path.join(config["results"]["dir"], run_id)
-    lines.append(f"| results | `{os.path.relpath(output, config['base_dir'])}/` |")
+    output = os.path.relpath(os.path.join(config["results"]["dir"], run_id), config["base_dir"])
+    partial = " (**partial**: the run stopped before the end of the input)"
+    lines.append(f"| results | `{output}/`{partial if manifest.get('partial') else ''} |")
+    if manifest.get("rows_rejected"):
+        lines.append(f"| rejects | `{output}/rejects.csv`: each rejected row's line and reason |")
     cost = run_cost(config, prices)
     if cost:
         lines += ["", _cost_line(cost, prices)]

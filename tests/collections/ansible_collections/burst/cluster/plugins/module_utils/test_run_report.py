@@ -309,6 +309,9 @@ def test_a_run_that_succeeded_with_a_balanced_manifest(tmp_path):
     assert table["job time"] == "42.5 s"
     assert table["results.csv sha256"] == f"`{'ab' * 32}`"
     assert table["results"] == "`output/20260101T000000Z-abcd/`"
+    assert table["rejects"] == (
+        "`output/20260101T000000Z-abcd/rejects.csv`: each rejected row's line and reason"
+    )
     assert table["size"] == "2 machine(s) × 2 worker(s)"
     assert "\n**Cost** (on-demand USD " in summary
     assert "failed" not in summary and "What failed" not in summary
@@ -318,6 +321,15 @@ def test_an_unbalanced_manifest_says_so(tmp_path):
     manifest = {"rows_in": 5, "rows_out": 3, "rows_rejected": 1, "balanced": False}
     summary = run_report.run_summary(local_config(tmp_path), "r1", manifest)
     assert rows(summary)["rows"] == "5 in, 3 out, 1 rejected (**not balanced**)"
+
+
+def test_partial_results_are_marked_partial_and_rejects_left_out_when_none(tmp_path):
+    manifest = {"rows_in": None, "rows_out": 40, "rows_rejected": 0, "partial": True}
+    table = rows(run_report.run_summary(local_config(tmp_path), "r3", manifest, ["timeout"]))
+    assert table["results"] == (
+        "`output/r3/` (**partial**: the run stopped before the end of the input)"
+    )
+    assert "rejects" not in table
 
 
 def test_a_failed_run_lists_its_failures_and_has_no_manifest(tmp_path):
