@@ -147,8 +147,8 @@ def main(argv=None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    watchdog.start(args.controller, args.max_lifetime, logging.getLogger("burst.watchdog"))
     signal.signal(signal.SIGTERM, _interrupt)  # as SIGINT: the exit file still says how it ended
+    watchdog.start(args.controller, args.max_lifetime, logging.getLogger("burst.watchdog"))
     status, error = 1, f"{args.command}: ended by an unexpected error (see its log)"
     try:
         status, error = _command(args), None
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
         logging.getLogger("burst").error("%s", error)
         status = 2
     except KeyboardInterrupt as signal_name:
-        status, error = 130, f"{args.command}: stopped by {signal_name or 'SIGINT'}"
+        status, error = 130, f"{args.command}: stopped by {str(signal_name) or 'SIGINT'}"
     finally:
         if args.exit_file:
             partial = args.exit_file.with_name(args.exit_file.name + ".partial")

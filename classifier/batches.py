@@ -166,7 +166,7 @@ def process(batch: Batch, classifier: str, slowness: int, on_error: str = "fail"
         if on_error != "reject":
             raise ClassifierError(batch.first_line, detail) from error
         rejected = {line for line, _, _ in rejects}
-        reason = f"the classifier raised on the batch starting at line {batch.first_line}: {detail}"
+        reason = str(ClassifierError(batch.first_line, detail))
         rejects += [(n, reason, _shown(r)) for n, r in _lines(batch) if n not in rejected]
         return BatchResult(batch.first_line, b"", 0, sorted(rejects))
     rows = frame.to_csv(header=False, lineterminator="\n").encode()

@@ -11,7 +11,9 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from classifier import framing, gate, link
@@ -80,7 +82,7 @@ class Results:
         rows_in = self.summary.get("rows_in")
         manifest = {
             "complete": complete,
-            "partial": not complete,
+            "partial": rows_in is None,  # the source's count of the rows in never came
             "error": self.error,
             "rows_in": rows_in,
             "rows_out": self.rows_out,
@@ -134,41 +136,44 @@ def _receive(payloads, results: Results) -> bool:
     return False
 
 
-class Stopped(Exception):
-    """A signal stopped the receiver before the end of the results."""
-
-
-def _stop(signum, _frame):
-    raise Stopped(f"stopped by {signal.Signals(signum).name} before the end of the results")
-
-
 def run(
     listen: tuple[str, int],
     out_dir: Path,
     max_frame_bytes: int = framing.MAX_FRAME_BYTES,
     first_frame_timeout: float = 30,
 ) -> int:
-    """Write what the source sends; a SIGTERM or SIGINT still leaves a manifest, marked
-    partial, beside the rows written so far."""
+    """Write what the source sends. A SIGTERM or SIGINT ends the stream between two frames,
+    and the manifest, marked partial, still goes beside the rows written so far."""
     results = Results(Path(out_dir))
     results.progress("waiting", force=True)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _stop)
-    ended = False
+    stopped_by, ended, problem = [], False, None
     try:
         with gate.Gate(
             listen, "source", source_check, log, max_frame_bytes, first_frame_timeout
         ) as sources:
+
+            def stop(signum, _frame):
+                stopped_by.append(signal.Signals(signum).name)
+                if sources.connection is not None:  # the read in progress sees the end
+                    with suppress(OSError):
+                        sources.connection.shutdown(socket.SHUT_RDWR)
+
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, stop)
             log.info("listening on %s:%d", *listen)
-            _, first, reader = sources.take()
-            reader.max_frame_bytes = framing.NO_LIMIT  # a batch's rows come in one frame
-            ended = _receive(itertools.chain([first], reader), results)
-        if not ended and results.error is None:
-            results.error = "source: connection closed before the end of the results"
-    except (OSError, ValueError, Stopped) as error:
-        results.error = results.error or f"receiver: {error}"
-    for signum in (signal.SIGTERM, signal.SIGINT):  # the manifest is written whole
-        signal.signal(signum, signal.SIG_IGN)
+            while not stopped_by:
+                with suppress(TimeoutError):
+                    _, first, reader = sources.take(timeout=0.2)
+                    reader.max_frame_bytes = framing.NO_LIMIT  # a batch's rows are one frame
+                    ended = _receive(itertools.chain([first], reader), results)
+                    break
+    except (OSError, ValueError) as error:
+        problem = f"receiver: {error}"
+    if stopped_by and not ended:
+        problem = f"receiver: stopped by {stopped_by[0]} before the end of the results"
+    elif not ended and problem is None:
+        problem = "source: connection closed before the end of the results"
+    results.error = results.error or problem
     manifest = results.finish(complete=ended and results.error is None)
     if manifest["complete"] and not manifest["balanced"]:
         results.error = (

@@ -20,6 +20,16 @@ _SENTINEL = "\0end\n"
 csv.field_size_limit(2**31 - 1)  # a record may be as long as a frame; pandas has no such limit
 
 
+def header_problem(data: bytes) -> str | None:
+    """Why the first line of ``data`` cannot be a CSV header (None if it can)."""
+    header = data.split(NEWLINE, 1)[0]
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"the header is not UTF-8 (byte {header[error.start]:#04x} at offset {error.start})"
+    return None
+
+
 def _quoted_boundaries(data: bytes) -> list[int]:
     """End offsets of the complete records of ``data``, read by the csv module."""
     lines = data.decode("latin-1").split("\n")[:-1]

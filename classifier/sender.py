@@ -1,8 +1,6 @@
 """The sender: reads the row source and streams it to the source port in frames."""
 
-import errno
 import logging
-import socket
 import time
 
 from classifier import framing, records, synthetic
@@ -61,14 +59,8 @@ def _payloads(whole: bytes, one_per_frame: bool, max_frame_bytes: int, line: int
 
 
 def _check_header(data: bytes) -> None:
-    header = data.split(b"\n", 1)[0]
-    try:
-        header.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"line 1: the header is not UTF-8 (byte {header[error.start]:#04x} at offset"
-            f" {error.start}); save the file as UTF-8"
-        ) from None
+    if problem := records.header_problem(data):
+        raise ValueError(f"line 1: {problem}")
 
 
 def _too_long(line: int, max_frame_bytes: int) -> ValueError:
@@ -113,12 +105,13 @@ def synthetic_payloads(rows: int, seed: int, one_per_frame: bool):
 
 
 def run(to: tuple[str, int], payloads, connect_timeout: float = 60) -> int:
-    """Send every payload, then END; return once the source says it took them all (it
-    closes its side), so that a sender the source refused does not end as if it had sent."""
+    """Send every payload, then END; return once the source answers END, which it does when
+    it has taken every frame: a sender the source refused or that stopped reading fails."""
     sock = framing.connect(to, connect_timeout)
     log.info("connected to the source at %s:%d", *to)
     started = time.monotonic()
     frames = sent = 0
+    answer = None
     try:
         with sock, sock.makefile("wb", buffering=SEND_BUFFER_BYTES) as stream:
             for payload in payloads:
@@ -128,15 +121,13 @@ def run(to: tuple[str, int], payloads, connect_timeout: float = 60) -> int:
                 sent += len(payload)
             stream.write(framing.encode(framing.END))
             stream.flush()
-            sock.shutdown(socket.SHUT_WR)
-            if sock.recv(1):
-                raise ConnectionError("the source answered with data; it is not a burst source")
-    except OSError as error:
-        if not isinstance(error, ConnectionError) and error.errno != errno.ENOTCONN:
-            raise
+            answer = framing.FrameReader(sock, len(framing.END)).read()
+    except ConnectionError:  # a reset, a broken pipe, or a frame that is not END
+        pass
+    if answer != framing.END:
         raise ConnectionError(
-            f"the source at {to[0]}:{to[1]} closed the connection before taking every row:"
-            " it refused this sender or failed (see its log)"
-        ) from None
+            f"the source at {to[0]}:{to[1]} did not confirm that it took every row:"
+            " it refused this sender or stopped reading (see its log)"
+        )
     log.info("sent %d frames, %d bytes in %.2f s", frames, sent, time.monotonic() - started)
     return 0

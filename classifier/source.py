@@ -7,7 +7,6 @@ batch once. With the run's TLS files the source's Dask client speaks TLS only.
 
 import itertools
 import logging
-import socket
 import time
 from collections import deque
 from contextlib import suppress
@@ -211,6 +210,11 @@ def run(
             with suppress(OSError):
                 receiver.sendall(framing.encode(link.error(f"source: {error}")))
             return 1
+        except KeyboardInterrupt as signal_name:
+            with suppress(OSError):
+                stopped = f"source: stopped by {str(signal_name) or 'SIGINT'}"
+                receiver.sendall(framing.encode(link.error(stopped)))
+            raise
         finally:
             receiver.close()
 
@@ -220,12 +224,8 @@ def sender_check(payload: bytes) -> str | None:
     header line of text."""
     if payload == framing.END:
         return None
-    header = payload.split(b"\n", 1)[0]
-    try:
-        header.decode("utf-8")
-    except UnicodeDecodeError:
-        return "its first frame does not start with a UTF-8 CSV header"
-    return "its header holds a NUL byte" if b"\0" in header else None
+    problem = records.header_problem(payload)
+    return problem and f"its first frame is no CSV header: {problem}"
 
 
 def _serve(senders: gate.Gate, receiver, client, job: Job, connect_timeout: float) -> int:
@@ -289,7 +289,7 @@ def _serve(senders: gate.Gate, receiver, client, job: Job, connect_timeout: floa
     if not ended:
         raise ConnectionError("the sender closed its connection before the end-of-input frame")
     with suppress(OSError):  # tells the sender that every frame was taken
-        senders.connection.shutdown(socket.SHUT_WR)
+        senders.connection.sendall(framing.encode(framing.END))
     for batch in batcher.finish():
         submit(batch)
     while in_flight:

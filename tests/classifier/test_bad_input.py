@@ -142,6 +142,7 @@ def test_an_empty_input_fails_the_run_saying_so(cluster, tmp_path, sources):  # 
     assert manifest["error"] == "source: the input is empty: not even a header row"
     assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_rejected"]) == (0, 0, 0)
     assert manifest["balanced"] is True and manifest["complete"] is False
+    assert manifest["partial"] is False
 
 
 def test_a_record_over_the_frame_limit_stops_the_sender_naming_its_line(cluster, tmp_path, sources):  # noqa: F811
@@ -190,10 +191,11 @@ def test_max_rejects_fails_the_run_past_a_count_or_a_fraction(
     if limit == "0.05":  # known at the end: every row was read and counted
         assert error.startswith("source: 3 rows rejected of 40 in (7.5 %)")
         assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_rejected"]) == (40, 37, 3)
-        assert manifest["balanced"] is True
+        assert manifest["balanced"] is True and manifest["partial"] is False
     else:  # a count stops the run as soon as it is passed
         assert error.startswith("source: 3 rows rejected, more than")
         assert len(rejects) == 3
+        assert manifest["partial"] is True
     assert manifest["complete"] is False
 
 
@@ -211,7 +213,7 @@ def test_on_error_reject_rejects_the_batch_and_carries_on(cluster, tmp_path, sou
     # 7 rows per batch: the batches start at lines 2, 9, 16, ...; row 1234 is on line 21
     assert [int(line) for line, _, _ in rejects] == list(range(16, 23))
     reason = (
-        "the classifier raised on the batch starting at line 16:"
+        "the classifier raised on the batch starting at input line 16:"
         " BlackBoxBroke: cannot classify row 1234"
     )
     assert {r for _, r, _ in rejects} == {reason}

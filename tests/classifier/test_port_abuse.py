@@ -104,6 +104,13 @@ def test_abuse_of_a_port_leaves_the_running_job_unaffected(cluster, tmp_path, po
         rogues["second"] = _connect(port)  # mid-run: its peer is already connected
         rogues["second"].sendall(struct.pack(">I", 5) + b"ID,A\n")
         crowd = _many(port)
+        if port_of == "source":  # a real sender too: refused at once, it must not end as sent
+            second = processes.start(
+                "second-sender", "classifier", "send", "--to", f"127.0.0.1:{port}",
+                "--file", str(input_csv),
+            )  # fmt: skip
+            second_code = processes.wait("second-sender", second)
+            second_log = processes.log("second-sender")
 
         closed = {name: _closed_by_peer(sock) for name, sock in rogues.items()}
         crowd_closed = [_closed_by_peer(sock) for sock in crowd]
@@ -116,6 +123,9 @@ def test_abuse_of_a_port_leaves_the_running_job_unaffected(cluster, tmp_path, po
         processes.stop_all()
 
     assert codes == [0, 0, 0], log
+    if port_of == "source":
+        assert second_code == 2
+        assert "did not confirm that it took every row" in second_log
     assert (out / "results.csv").read_bytes() == reference.read_bytes()
     assert closed == dict.fromkeys(closed, True)
     assert all(crowd_closed)
@@ -130,9 +140,9 @@ def test_abuse_of_a_port_leaves_the_running_job_unaffected(cluster, tmp_path, po
     assert log.count("refused a connection from") >= 4 + len(crowd)
 
 
-def test_a_sender_the_source_refuses_fails_saying_so(cluster, tmp_path):  # noqa: F811
+def test_a_header_that_is_no_header_stops_the_sender_before_the_source_takes_it(cluster, tmp_path):  # noqa: F811
     input_csv = tmp_path / "input.csv"
-    input_csv.write_bytes(b"ID,A\0B\n1,2\n")  # text, but no CSV header
+    input_csv.write_bytes(b"ID,caf\xe9\n1,2\n")
     processes = Processes(tmp_path, cluster["env"], WAIT)
     try:
         _, _, port = processes.start_receiver_and_source(cluster["address"], tmp_path / "out")
@@ -140,8 +150,10 @@ def test_a_sender_the_source_refuses_fails_saying_so(cluster, tmp_path):  # noqa
             "sender", "classifier", "send", "--to", f"127.0.0.1:{port}", "--file", str(input_csv)
         )
         code = processes.wait("sender", sender)
-        _wait_for_line(tmp_path / "source.log", "not a sender: its header holds a NUL byte")
+        _wait_for_line(tmp_path / "source.log", "refused a connection from")
     finally:
         processes.stop_all()
     assert code == 2
-    assert "closed the connection before taking every row" in processes.log("sender")
+    log = processes.log("sender")
+    assert "send: line 1: the header is not UTF-8 (byte 0xe9 at offset 6)" in log
+    assert "Traceback" not in processes.log("sender")

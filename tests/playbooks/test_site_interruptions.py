@@ -42,26 +42,29 @@ def _gone_within(seconds, marker):
 
 
 def test_the_job_timeout_fails_the_run_and_keeps_partial_results(tmp_path, state_dir):
-    slower = {**SLOW_JOB["job"], "slowness": 10 * FAULT_SLOWNESS, "timeout": 6}  # about 40 s
+    slower = {**SLOW_JOB["job"], "slowness": 10 * FAULT_SLOWNESS, "timeout": 15}  # 40 s and more
     path = cluster_file(tmp_path, **{**SLOW_JOB, "job": slower})
     done = site(path, state_dir)
     assert done.returncode != 0, done.stdout
     output = done.stdout
-    assert "job.timeout: the run did not finish within 6 s" in output, output
+    assert "job.timeout: the run did not finish within 15 s" in output, output
     run = run_dir(tmp_path / "output")
     assert f"partial results kept in {run}" in output
 
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["partial"] is True and manifest["complete"] is False
-    # every process is stopped at once: the receiver sees its SIGTERM or the source leave first
+    # every process is stopped at once: the receiver hears of its own SIGTERM or the source's
     assert manifest["error"] in (
         "receiver: stopped by SIGTERM before the end of the results",
-        "source: connection closed before the end of the results",
+        "source: stopped by SIGTERM",
     )
     got = read(run / "results.csv")
     assert 0 < len(got) == manifest["rows_out"] < FAULT_ROWS
     # the rows kept are the input's first (synthetic rows do not depend on how many follow)
-    assert got.equals(read(reference(tmp_path, len(got), FAULT_SEED, 10 * FAULT_SLOWNESS)))
+    first = min(len(got), 200)
+    want = read(reference(tmp_path, first, FAULT_SEED, 10 * FAULT_SLOWNESS))
+    assert got.head(first).equals(want)
+    assert got["ID"].tolist() == [str(n) for n in range(1, len(got) + 1)]
     summary = (run / "summary.md").read_text()
     assert "(**partial**: the run stopped before the end of the input)" in summary
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []

@@ -50,6 +50,7 @@ def test_more_rejects_than_max_rejects_fails_the_run_saying_how_many_and_where(t
     manifest = json.loads((run / "manifest.json").read_text())
     assert (manifest["rows_in"], manifest["rows_out"], manifest["rows_rejected"]) == (60, 57, 3)
     assert manifest["balanced"] is True and manifest["complete"] is False
+    assert manifest["partial"] is False and "partial results" not in done.stdout  # all counted
     summary = (run / "summary.md").read_text()
     assert summary.splitlines()[0].endswith(": failed")
     assert "| rows | 60 in, 57 out, 3 rejected (balanced) |" in summary
@@ -72,7 +73,8 @@ def test_on_error_reject_carries_on_and_the_run_says_where_the_rejects_are(tmp_p
     raised = [line for line, reason in rejects if "KeyError" in reason]
     assert raised == list(range(42, 52))
     assert {reason for line, reason in rejects if line in raised} == {
-        "the classifier raised on the batch starting at line 42: KeyError: 'no class for row 44'"
+        "the classifier raised on the batch starting at input line 42:"
+        " KeyError: 'no class for row 44'"
     }
     assert [line for line, _ in rejects if line not in raised] == [6, 13, 31]
     assert f"13 rows rejected, each with its line and reason in {run}/rejects.csv" in done.stdout

@@ -8,6 +8,9 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 display = Display()
+# Seconds to wait, after a watched process has exited with an error, for the receiver to
+# report why the run failed: the sender's error is often only the effect.
+EXIT_GRACE = 3.0
 
 
 def progress_line(host: str, progress: dict, total: int | None, now: float) -> str:
@@ -36,7 +39,7 @@ class ActionModule(ActionBase):
         )
         host = task_vars.get("inventory_hostname", "?")
         deadline = time.monotonic() + args["timeout"]
-        shown = None
+        shown, exited_at = None, None
         while True:
             status = self._execute_module(
                 module_name="burst.cluster.job_status",
@@ -63,7 +66,18 @@ class ActionModule(ActionBase):
                     progress=progress,
                     msg=f"the run failed: {progress.get('error')}",
                 )
+            # a dead process is the cause; a sender that then lost the source only follows
+            if status["dead"]:
+                return dict(
+                    result,
+                    failed=True,
+                    progress=progress,
+                    msg=f"{', '.join(status['dead'])} died before the run finished",
+                )
             if status["exited"]:
+                exited_at = exited_at or time.monotonic()
+                if time.monotonic() - exited_at < EXIT_GRACE:
+                    continue  # the receiver is likely about to report the cause
                 return dict(
                     result,
                     failed=True,
@@ -72,13 +86,6 @@ class ActionModule(ActionBase):
                         f"{name} exited with status {end['status']}: {end['error']}"
                         for name, end in sorted(status["exited"].items())
                     ),
-                )
-            if status["dead"]:
-                return dict(
-                    result,
-                    failed=True,
-                    progress=progress,
-                    msg=f"{', '.join(status['dead'])} died before the run finished",
                 )
             if time.monotonic() > deadline:
                 return dict(

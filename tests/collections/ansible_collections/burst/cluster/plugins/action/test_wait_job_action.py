@@ -195,6 +195,27 @@ def test_a_component_that_exits_with_an_error_fails_the_wait_with_it(tmp_path, r
     assert "generator" not in output
 
 
+def test_the_receivers_cause_wins_over_a_sender_that_exited_just_before(tmp_path, run_playbook):
+    _, finish = run_playbook
+    progress = tmp_path / "progress.json"
+    write_progress(progress, state="running", rows_out=0, started_at=time.time())
+    exit_file = tmp_path / "sender.exit"
+    exit_file.write_text("2\nsend: the source did not confirm that it took every row\n")
+    play = playbook(
+        tmp_path, progress=str(progress), exit_files={"sender": str(exit_file)}, timeout=30
+    )
+    cause = "source: 3 rows rejected, more than job.max_rejects (2 rows)"
+    later = threading.Timer(1.0, lambda: write_progress(progress, state="failed", error=cause))
+    later.start()
+    try:
+        code, output = finish(play)
+    finally:
+        later.join()
+    assert code != 0, output
+    assert f"the run failed: {cause}" in output
+    assert "sender exited" not in output
+
+
 def test_run_that_never_ends_fails_with_job_timeout(tmp_path, run_playbook):
     _, finish = run_playbook
     progress = tmp_path / "progress.json"
