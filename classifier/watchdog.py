@@ -49,11 +49,16 @@ def parse_controller(text: str) -> tuple[int, float]:
         ) from None
 
 
+def same(a: tuple[int, float], b: tuple[int, float]) -> bool:
+    """Whether two (pid, creation time) name the same process."""
+    return a[0] == b[0] and abs(a[1] - b[1]) <= CLOCK_SLACK
+
+
 def _process(pid: int, create_time: float) -> psutil.Process | None:
     """The process ``pid`` if it runs and was created at ``create_time``, else None."""
     try:
         process = psutil.Process(pid)
-        if abs(process.create_time() - create_time) > CLOCK_SLACK:
+        if not same((pid, process.create_time()), (pid, create_time)):
             return None
     except psutil.Error:
         return None
@@ -79,17 +84,12 @@ def _stop(reason: str, log: logging.Logger, grace: float) -> None:
     log.error("%s; stopping this run's processes", reason)
     # The group is ours when we lead it (as burst.cluster.service starts us); otherwise it is
     # someone else's (a shell's, a test runner's), and only this process is signalled.
-    group = os.getpgrp()
-    if group == os.getpid():
-        os.killpg(group, signal.SIGTERM)
-    else:
-        os.kill(os.getpid(), signal.SIGTERM)
+    group, pid = os.getpgrp(), os.getpid()
+    kill, target = (os.killpg, group) if group == pid else (os.kill, pid)
+    kill(target, signal.SIGTERM)
     time.sleep(grace)  # a daemon thread ends with its process: still here, still running
     log.error("still running %g s after SIGTERM; sending SIGKILL", grace)
-    if group == os.getpid():
-        os.killpg(group, signal.SIGKILL)
-    else:
-        os.kill(os.getpid(), signal.SIGKILL)
+    kill(target, signal.SIGKILL)
 
 
 def _watch(

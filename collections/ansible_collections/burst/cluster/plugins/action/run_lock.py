@@ -83,8 +83,7 @@ def _write(path: str, lock: dict) -> None:
 
 
 def _same(lock: dict, controller: str) -> bool:
-    pid, create_time = watchdog.parse_controller(controller)
-    return lock["pid"] == pid and abs(lock["create_time"] - create_time) <= watchdog.CLOCK_SLACK
+    return watchdog.same((lock["pid"], lock["create_time"]), watchdog.parse_controller(controller))
 
 
 def _started(lock: dict) -> str:
