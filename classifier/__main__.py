@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from classifier import framing, watchdog
+from classifier import framing, tls, watchdog
 
 DEFAULT_CLASSIFIER = "classifier.black_box:classify"
 
@@ -97,12 +97,6 @@ def _parser() -> argparse.ArgumentParser:
         type=_max_rejects,
         help="fail the run past this many rejected rows (below 1: a fraction of the rows in)",
     )
-    tls = source.add_argument_group(
-        "TLS", "the run's TLS files (all three or none); with them the client speaks only TLS"
-    )
-    tls.add_argument("--tls-ca-file", help="the run's CA certificate (PEM)")
-    tls.add_argument("--tls-cert", help="the certificate to present (PEM)")
-    tls.add_argument("--tls-key", help="its private key (PEM)")
 
     for role in ("scheduler", "worker"):
         dask = commands.add_parser(
@@ -124,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--connect-timeout", type=float, default=60)
     for command in (receive, source, send):
+        tls.add_options(command)
         command.add_argument(
             "--max-frame-bytes",
             type=int,
@@ -187,7 +182,10 @@ def _command(args) -> int:
     if args.command == "receive":
         from classifier import receiver
 
-        return receiver.run(args.listen, args.out, args.max_frame_bytes, args.first_frame_timeout)
+        run_tls = tls.from_args(args)
+        return receiver.run(
+            args.listen, args.out, args.max_frame_bytes, args.first_frame_timeout, run_tls
+        )
     if args.command == "source":
         from classifier import source
 
@@ -202,16 +200,9 @@ def _command(args) -> int:
             args.max_frame_bytes,
             args.first_frame_timeout,
         )
-        tls_files = {
-            "--tls-ca-file": args.tls_ca_file,
-            "--tls-cert": args.tls_cert,
-            "--tls-key": args.tls_key,
-        }
-        missing = [option for option, path in tls_files.items() if not path]
-        if len(missing) not in (0, len(tls_files)):
-            raise ValueError(f"{', '.join(tls_files)} go together; missing {', '.join(missing)}")
-        tls = source.Tls(*tls_files.values()) if not missing else None
-        return source.run(args.listen, args.scheduler, args.sink, job, args.connect_timeout, tls)
+        return source.run(
+            args.listen, args.scheduler, args.sink, job, args.connect_timeout, tls.from_args(args)
+        )
     from classifier import sender
 
     if args.file:
@@ -220,7 +211,9 @@ def _command(args) -> int:
         payloads = sender.s3_payloads(args.s3, args.one_record_per_frame, args.max_frame_bytes)
     else:
         payloads = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
-    return sender.run(args.to, payloads, args.connect_timeout)
+    return sender.run(
+        args.to, payloads, args.connect_timeout, tls.from_args(args), args.one_record_per_frame
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Length-prefixed frames: 4-byte big-endian length, then the payload.
 
 A payload holds one CSV record or many, newline-separated; the first record of a
-stream is the header; a payload that is exactly ``END`` ends the input.
+stream is the header; a payload that is exactly ``END`` ends the input, and so does
+burst's own end frame, ``END`` followed by the sender's tally of what it sent.
 """
 
+import json
 import socket
+import ssl
 import struct
 import time
 
@@ -16,6 +19,32 @@ NO_LIMIT = 2**32 - 1  # what the length prefix can say
 
 class FramingError(ConnectionError):
     """The peer broke the framing: a truncated frame or an oversized length."""
+
+
+def end_of_input(records: int, size: int, sha256: str) -> bytes:
+    """The end frame of burst's sender: END, then what it sent: records (the header
+    included), bytes and their SHA-256, for the source to check against what it took."""
+    return END + json.dumps({"records": records, "bytes": size, "sha256": sha256}).encode()
+
+
+def tally(payload: bytes) -> dict | None:
+    """What an end frame of ``end_of_input`` says, or None if ``payload`` is not one."""
+    if not payload.startswith(END + b"{"):
+        return None
+    try:
+        said = json.loads(payload[len(END) :])
+    except ValueError:
+        return None
+    if not isinstance(said, dict) or set(said) != {"records", "bytes", "sha256"}:
+        return None
+    if not all(type(said[key]) is int for key in ("records", "bytes")):
+        return None
+    return said if isinstance(said["sha256"], str) else None
+
+
+def is_end(payload: bytes) -> bool:
+    """Whether ``payload`` ends the input: END alone, or END with the sender's tally."""
+    return payload == END or tally(payload) is not None
 
 
 def encode(payload: bytes) -> bytes:
@@ -54,21 +83,44 @@ class FrameReader:
         self._stream.close()
 
 
-def connect(address: tuple[str, int], timeout: float) -> socket.socket:
-    """Connect to a listener that may not be up yet, retrying until ``timeout``."""
+def connect(
+    address: tuple[str, int], timeout: float, tls: ssl.SSLContext | None = None
+) -> socket.socket:
+    """Connect to a listener that may not be up yet, retrying until ``timeout``; with a TLS
+    context, the handshake follows, and a listener that is not the run's fails at once."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             sock = socket.create_connection(address, timeout=5)
-            sock.settimeout(None)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock
         except OSError as error:
             if time.monotonic() >= deadline:
                 raise ConnectionError(
                     f"cannot connect to {address[0]}:{address[1]} within {timeout:g} s: {error}"
                 ) from error
             time.sleep(0.1)
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is None:
+            sock.settimeout(None)
+            return sock
+        try:
+            sock = tls.wrap_socket(sock, server_hostname=address[0])
+        except (ssl.SSLError, OSError) as error:
+            sock.close()
+            raise ConnectionError(
+                f"TLS handshake with {address[0]}:{address[1]} failed: {error}"
+            ) from None
+        sock.settimeout(None)
+        return sock
+
+
+def shutdown(sock: socket.socket) -> None:
+    """Ends both directions of ``sock`` at the socket level, so that a read blocked in another
+    thread returns, even on a TLS socket (whose own shutdown would unwrap it under the read)."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def listen(address: tuple[str, int]) -> socket.socket:

@@ -4,12 +4,15 @@ Each connection must send a first frame that ``check`` accepts within
 ``first_frame_seconds``; the first that does is taken, and every other connection
 (before, during or after) is closed with one WARNING line. At most ``max_waiting``
 connections are read at once, each up to one frame, so abuse of the port costs
-bounded memory and never touches the taken peer's stream.
+bounded memory and never touches the taken peer's stream. With a TLS context, a
+connection must first finish a TLS handshake with a certificate the context trusts;
+one that does not is refused before a byte of it is read as a frame.
 """
 
 import logging
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +22,7 @@ from classifier import framing
 
 BACKLOG = 128
 CHUNK = 64 * 1024
+HANDSHAKE_SECONDS = 10  # at most; a peer of the run finishes its handshake in milliseconds
 
 
 class _Refused(Exception):
@@ -41,8 +45,9 @@ class Gate:
         max_frame_bytes: int = framing.MAX_FRAME_BYTES,
         first_frame_seconds: float = 30,
         max_waiting: int = 8,
+        tls: ssl.SSLContext | None = None,
     ):
-        self.peer, self._check, self._log = peer, check, log
+        self.peer, self._check, self._log, self._tls = peer, check, log, tls
         self._max_frame_bytes, self._seconds = max_frame_bytes, first_frame_seconds
         self._max_waiting = max_waiting
         self.peak_waiting = 0
@@ -85,8 +90,7 @@ class Gate:
         with self._lock:
             self._closed = True
             for connection in self._waiting:
-                with suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
+                framing.shutdown(connection)
             self._lock.notify_all()
             threads = [self._acceptor, *self._readers]
         with suppress(OSError):
@@ -98,8 +102,7 @@ class Gate:
         for sock in (self._server, self._wake, self._woken):
             sock.close()
         if self._taken is not None:
-            with suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+            framing.shutdown(self.connection)
             self._taken[2].close()
             self.connection.close()
 
@@ -145,6 +148,9 @@ class Gate:
 
     def _admit(self, connection: socket.socket, address: tuple[str, int]) -> None:
         try:
+            if self._tls is not None:
+                connection = self._wrap(connection)
+                self._handshake(connection)
             payload = self._first_frame(connection)
         except _Refused as refused:
             reason = str(refused)
@@ -165,11 +171,28 @@ class Gate:
                 self._taken = (address, payload, reader)
                 self._log.info("%s connected from %s:%d", self.peer, *address[:2])
                 for other in self._waiting:
-                    with suppress(OSError):
-                        other.shutdown(socket.SHUT_RDWR)
+                    framing.shutdown(other)
                 self._lock.notify_all()
                 return
         self._refuse(connection, address, reason)
+
+    def _wrap(self, connection: socket.socket) -> ssl.SSLSocket:
+        wrapped = self._tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        with self._lock:  # close() must reach the wrapped socket: the plain one is detached
+            self._waiting.discard(connection)
+            self._waiting.add(wrapped)
+        return wrapped
+
+    def _handshake(self, connection: ssl.SSLSocket) -> None:
+        """Returns once the peer has shown a certificate of the run's CA."""
+        seconds = min(self._seconds, HANDSHAKE_SECONDS)
+        connection.settimeout(seconds)
+        try:
+            connection.do_handshake()
+        except TimeoutError:
+            raise _Refused(f"did not finish a TLS handshake within {seconds:g} s") from None
+        except ssl.SSLError as error:
+            raise _Refused(f"TLS handshake failed: {error.reason or error}") from None
 
     def _checked(self, payload: bytes) -> str | None:
         try:

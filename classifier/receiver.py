@@ -1,7 +1,8 @@
 """The receiver: writes results.csv, rejects.csv, manifest.json and results.tgz.
 
 It streams rows to disk as they come and keeps ``progress.json`` current, so the
-controller can show progress and learn why a run failed.
+controller can show progress and learn why a run failed. With the run's TLS files,
+only a source with the run's certificate gets past the handshake.
 """
 
 import csv
@@ -11,13 +12,13 @@ import json
 import logging
 import os
 import signal
-import socket
 import time
 from contextlib import suppress
 from pathlib import Path
 
 from classifier import framing, gate, link
 from classifier.archive import StreamingArchive
+from classifier.tls import Tls
 
 log = logging.getLogger("burst.receiver")
 PROGRESS_EVERY = 0.5
@@ -69,6 +70,7 @@ class Results:
                 "rows_out": self.rows_out,
                 "rows_rejected": self.rows_rejected,
                 "rows_in": self.summary.get("rows_in"),
+                "input": self.summary.get("input"),
                 "started_at": self.summary.get("input_started_at", self.started_at),
                 "updated_at": now,
                 "error": self.error,
@@ -93,6 +95,7 @@ class Results:
             "finished_at": time.time(),
             "classifier": self.summary.get("classifier"),
             "slowness": self.summary.get("slowness"),
+            "input": self.summary.get("input"),  # what the source took, and if the sender's tally
         }
         manifest["seconds"] = round(manifest["finished_at"] - manifest["started_at"], 3)
         _write_json(self.dir / "manifest.json", manifest)
@@ -141,6 +144,7 @@ def run(
     out_dir: Path,
     max_frame_bytes: int = framing.MAX_FRAME_BYTES,
     first_frame_timeout: float = 30,
+    tls: Tls | None = None,
 ) -> int:
     """Write what the source sends. A SIGTERM or SIGINT ends the stream between two frames,
     and the manifest, marked partial, still goes beside the rows written so far."""
@@ -149,18 +153,23 @@ def run(
     stopped_by, ended, problem = [], False, None
     try:
         with gate.Gate(
-            listen, "source", source_check, log, max_frame_bytes, first_frame_timeout
+            listen,
+            "source",
+            source_check,
+            log,
+            max_frame_bytes,
+            first_frame_timeout,
+            tls=tls.server_context() if tls else None,
         ) as sources:
 
             def stop(signum, _frame):
                 stopped_by.append(signal.Signals(signum).name)
                 if sources.connection is not None:  # the read in progress sees the end
-                    with suppress(OSError):
-                        sources.connection.shutdown(socket.SHUT_RDWR)
+                    framing.shutdown(sources.connection)
 
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, stop)
-            log.info("listening on %s:%d", *listen)
+            log.info("listening on %s:%d%s", *listen, " (TLS)" if tls else "")
             while not stopped_by:
                 with suppress(TimeoutError):
                     _, first, reader = sources.take(timeout=0.2)

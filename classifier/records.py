@@ -112,6 +112,14 @@ def count(data: bytes) -> int:
     return len(ends(data))
 
 
+def count_whole(payload: bytes) -> int:
+    """Records in a payload of whole records (the last may lack its newline), as the
+    source counts them: ``len(whole_ends(payload))``."""
+    if QUOTE in payload:
+        return len(whole_ends(payload))
+    return payload.count(NEWLINE) + (bool(payload) and not payload.endswith(NEWLINE))
+
+
 def split_after(data: bytes, records: int) -> int:
     """Offset just past the ``records``-th record of ``data`` (or len(data) if fewer)."""
     if records <= 0:

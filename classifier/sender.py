@@ -1,9 +1,16 @@
-"""The sender: reads the row source and streams it to the source port in frames."""
+"""The sender: reads the row source and streams it to the source port in frames.
 
+It ends with its tally of what it sent (records, bytes, SHA-256), which the source
+checks against what it took, so a run can succeed only on the sender's own rows.
+"""
+
+import hashlib
 import logging
+import ssl
 import time
 
 from classifier import framing, records, synthetic
+from classifier.tls import Tls
 
 log = logging.getLogger("burst.sender")
 READ_BYTES = 1024 * 1024
@@ -104,30 +111,49 @@ def synthetic_payloads(rows: int, seed: int, one_per_frame: bool):
     yield from synthetic.chunks(rows, seed, 1 if one_per_frame else FRAME_ROWS)
 
 
-def run(to: tuple[str, int], payloads, connect_timeout: float = 60) -> int:
-    """Send every payload, then END; return once the source answers END, which it does when
-    it has taken every frame: a sender the source refused or that stopped reading fails."""
-    sock = framing.connect(to, connect_timeout)
-    log.info("connected to the source at %s:%d", *to)
+def run(
+    to: tuple[str, int],
+    payloads,
+    connect_timeout: float = 60,
+    tls: Tls | None = None,
+    one_record_per_frame: bool = False,
+) -> int:
+    """Send every payload, then the end frame with the tally; return once the source answers
+    END, which it does when it has taken every frame and found the tally right: a sender the
+    source refused, or that stopped reading, fails."""
+    sock = framing.connect(to, connect_timeout, tls.client_context() if tls else None)
+    log.info("connected to the source at %s:%d%s", *to, " over TLS" if tls else "")
     started = time.monotonic()
-    frames = sent = 0
-    answer = None
+    frames = sent = sent_records = 0
+    digest = hashlib.sha256()
+    answer, problem = None, "it closed the connection"
     try:
         with sock, sock.makefile("wb", buffering=SEND_BUFFER_BYTES) as stream:
             for payload in payloads:
                 stream.write(framing.LENGTH.pack(len(payload)))
                 stream.write(payload)
+                digest.update(payload)
                 frames += 1
                 sent += len(payload)
-            stream.write(framing.encode(framing.END))
+                sent_records += 1 if one_record_per_frame else records.count_whole(payload)
+            stream.write(
+                framing.encode(framing.end_of_input(sent_records, sent, digest.hexdigest()))
+            )
             stream.flush()
             answer = framing.FrameReader(sock, len(framing.END)).read()
-    except ConnectionError:  # a reset, a broken pipe, or a frame that is not END
-        pass
+    except (ConnectionError, ssl.SSLError) as error:  # a reset, a TLS alert, a frame not END
+        problem = str(error) or type(error).__name__
     if answer != framing.END:
         raise ConnectionError(
             f"the source at {to[0]}:{to[1]} did not confirm that it took every row:"
-            " it refused this sender or stopped reading (see its log)"
+            f" it refused this sender or stopped reading ({problem}; see its log)"
         )
-    log.info("sent %d frames, %d bytes in %.2f s", frames, sent, time.monotonic() - started)
+    log.info(
+        "sent %d records in %d frames, %d bytes (sha256 %s) in %.2f s",
+        sent_records,
+        frames,
+        sent,
+        digest.hexdigest(),
+        time.monotonic() - started,
+    )
     return 0

@@ -2,9 +2,12 @@
 
 Tasks in flight are bounded, so a fast sender is slowed by TCP flow control and
 no process holds the whole input. Results are forwarded in input order, each
-batch once. With the run's TLS files the source's Dask client speaks TLS only.
+batch once. With the run's TLS files every link of the source speaks TLS only (the
+sender's, the receiver's and its Dask client's), and the sender must end with its
+tally of what it sent, which the source checks against what it took.
 """
 
+import hashlib
 import itertools
 import logging
 import time
@@ -15,9 +18,9 @@ from dataclasses import dataclass
 import dask
 import numpy as np
 from distributed import Client, wait
-from distributed.security import Security
 
 from classifier import batches, dask_cluster, framing, gate, link, records
+from classifier.tls import Tls
 
 log = logging.getLogger("burst.source")
 REORDER_WINDOW = 4
@@ -101,34 +104,6 @@ class Batcher:
         return batch
 
 
-@dataclass(frozen=True)
-class Tls:
-    """The run's TLS files: the CA to trust, and the certificate and key to present."""
-
-    ca_file: str
-    cert: str
-    key: str
-
-    def security(self) -> Security:
-        """A client Security that refuses any connection that is not TLS with the run's CA."""
-        for option, path in (
-            ("--tls-ca-file", self.ca_file),
-            ("--tls-cert", self.cert),
-            ("--tls-key", self.key),
-        ):
-            try:
-                with open(path, "rb"):
-                    pass
-            except OSError as error:
-                raise OSError(f"{option} {path}: {error.strerror or error}") from None
-        return Security(
-            tls_ca_file=self.ca_file,
-            tls_client_cert=self.cert,
-            tls_client_key=self.key,
-            require_encryption=True,
-        )
-
-
 def scheduler_address(address: str, tls: Tls | None) -> str:
     """The address to connect to: ``tls://`` with TLS files (added if the scheme is missing)."""
     scheme = address.split("://", 1)[0] if "://" in address else None
@@ -191,10 +166,16 @@ def run(
     address = scheduler_address(scheduler, tls)
     security = tls.security() if tls else None
     with gate.Gate(
-        listen, "sender", sender_check, log, job.max_frame_bytes, job.first_frame_timeout
+        listen,
+        "sender",
+        sender_check,
+        log,
+        job.max_frame_bytes,
+        job.first_frame_timeout,
+        tls=tls.server_context() if tls else None,
     ) as senders:
-        log.info("listening on %s:%d", *listen)
-        receiver = framing.connect(sink, connect_timeout)
+        log.info("listening on %s:%d%s", *listen, " (TLS)" if tls else "")
+        receiver = framing.connect(sink, connect_timeout, tls.client_context() if tls else None)
         log.info("connected to the receiver at %s:%d", *sink)
         try:
             receiver.sendall(
@@ -204,7 +185,7 @@ def run(
                 dask.config.set(dask_cluster.SETTINGS),
                 Client(address, security=security, timeout=connect_timeout) as client,
             ):
-                return _serve(senders, receiver, client, job, connect_timeout)
+                return _serve(senders, receiver, client, job, connect_timeout, tls is not None)
         except Exception as error:
             log.error("source failed: %s", error)
             with suppress(OSError):
@@ -222,13 +203,28 @@ def run(
 def sender_check(payload: bytes) -> str | None:
     """Why a first frame is not a sender's (None if it is): the end of an empty input, or a
     header line of text."""
-    if payload == framing.END:
+    if framing.is_end(payload):
         return None
     problem = records.header_problem(payload)
     return problem and f"its first frame is no CSV header: {problem}"
 
 
-def _serve(senders: gate.Gate, receiver, client, job: Job, connect_timeout: float) -> int:
+def tally_problem(said: dict | None, took: dict, required: bool) -> str | None:
+    """Why the sender's tally of what it sent does not match what the source took."""
+    if said is None:
+        return "the sender sent no tally of its rows (records, bytes, sha256)" if required else None
+    if said == took:
+        return None
+    return (
+        f"the sender sent {said['records']} records ({said['bytes']} bytes, sha256"
+        f" {said['sha256'][:12]}…) but the source took {took['records']} ({took['bytes']} bytes,"
+        f" sha256 {took['sha256'][:12]}…): rows were lost or added between them"
+    )
+
+
+def _serve(
+    senders: gate.Gate, receiver, client, job: Job, connect_timeout: float, tally_required: bool
+) -> int:
     _, first, reader = senders.take()
     client.wait_for_workers(job.workers, timeout=connect_timeout)
     log.info("%d workers ready", job.workers)
@@ -279,18 +275,28 @@ def _serve(senders: gate.Gate, receiver, client, job: Job, connect_timeout: floa
                 return
             wait(running, return_when="FIRST_COMPLETED")
 
-    ended = False
+    end, digest, taken_bytes = None, hashlib.sha256(), 0
     for payload in itertools.chain([first], reader):
-        if payload == framing.END:
-            ended = True
+        if framing.is_end(payload):
+            end = payload
             break
+        digest.update(payload)
+        taken_bytes += len(payload)
         for batch in batcher.feed(payload):
             submit(batch)
-    if not ended:
+    if end is None:
         raise ConnectionError("the sender closed its connection before the end-of-input frame")
+    last = list(batcher.finish())
+    took = {
+        "records": batcher.rows_in + (batcher.header is not None),
+        "bytes": taken_bytes,
+        "sha256": digest.hexdigest(),
+    }
+    if problem := tally_problem(framing.tally(end), took, tally_required):
+        raise RunError(problem)
     with suppress(OSError):  # tells the sender that every frame was taken
         senders.connection.sendall(framing.encode(framing.END))
-    for batch in batcher.finish():
+    for batch in last:
         submit(batch)
     while in_flight:
         forward(in_flight.popleft())
@@ -304,6 +310,7 @@ def _serve(senders: gate.Gate, receiver, client, job: Job, connect_timeout: floa
                 input_started_at=started_at,
                 classifier=job.classifier,
                 slowness=job.slowness,
+                input=dict(took, tallied=framing.tally(end) is not None),
             )
         )
     )

@@ -14,6 +14,11 @@ from pathlib import Path
 
 from classifier import records
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
+from ansible_collections.burst.cluster.plugins.module_utils import (  # noqa: E402
+    run_certificates,
+)
+
 PYTHON = sys.executable
 BLACK_BOX = "classifier.black_box:classify"
 VECTORISED = "classifier.vectorised:classify"
@@ -37,11 +42,25 @@ def generate(rows: int, path: Path) -> Path:
     return path
 
 
+def run_tls(work: Path) -> list[str]:
+    """A run's certificates for loopback, made as site.yml makes them, as the app's options."""
+    path = str(work / "tls")
+    run_certificates.ensure(path, "bench", "bench-run", ["127.0.0.1"])
+    files = run_certificates.files(path)
+    return [
+        *("--tls-ca-file", files["ca_file"]),
+        *("--tls-cert", files["cert_file"]),
+        *("--tls-key", files["key_file"]),
+    ]
+
+
 @contextlib.contextmanager
-def dask_cluster(workers: int):
-    """A scheduler and ``workers`` one-thread workers on loopback; yields the address."""
+def dask_cluster(workers: int, tls: list[str] = ()):
+    """A scheduler and ``workers`` one-thread workers on loopback, speaking TLS with the
+    run's certificates when ``tls`` gives them; yields the address."""
     port = free_port()
     quiet = {"stderr": subprocess.DEVNULL}
+    scheme, protocol = ("tls", ["--protocol", "tls"]) if tls else ("tcp", [])
     processes = [
         app(
             "scheduler",
@@ -51,24 +70,28 @@ def dask_cluster(workers: int):
             port,
             "--dashboard-address",
             "127.0.0.1:0",
+            *protocol,
+            *tls,
             **quiet,
         )
     ]
     processes += [
         app(
             "worker",
-            f"tcp://127.0.0.1:{port}",
+            f"{scheme}://127.0.0.1:{port}",
             "--nthreads",
             1,
             "--host",
             "127.0.0.1",
             "--no-dashboard",
+            *protocol,
+            *tls,
             **quiet,
         )
         for _ in range(workers)
     ]
     try:
-        yield f"tcp://127.0.0.1:{port}"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         for process in processes:
             process.terminate()
@@ -152,14 +175,16 @@ def pipeline(
     batch_rows: int,
     max_in_flight: int | None = None,
     one_record_per_frame: bool = False,
+    tls: list[str] = (),
 ) -> tuple[float, dict, float]:
     """burst's pipeline on a running Dask cluster: (seconds from the sender's start to the
     receiver's exit, peak RSS of sender, source and receiver, the pipeline's own seconds from
-    its manifest). Two tasks in flight per worker unless ``max_in_flight`` says otherwise."""
+    its manifest). Two tasks in flight per worker unless ``max_in_flight`` says otherwise.
+    With ``tls`` (the run's certificates, as site.yml always runs it) every link speaks TLS."""
     source_port, receiver_port = free_port(), free_port()
     quiet = {"stderr": subprocess.DEVNULL}
     receiver = app(
-        "receive", "--listen", f"127.0.0.1:{receiver_port}", "--out", work / "out", **quiet
+        "receive", "--listen", f"127.0.0.1:{receiver_port}", "--out", work / "out", *tls, **quiet
     )
     source = app(
         "source",
@@ -179,6 +204,7 @@ def pipeline(
         batch_rows,
         "--max-in-flight",
         max_in_flight or 2 * workers,
+        *tls,
         **quiet,
     )
     try:
@@ -186,7 +212,7 @@ def pipeline(
         started = time.perf_counter()
         extra = ["--one-record-per-frame"] if one_record_per_frame else []
         sender = app(
-            "send", "--to", f"127.0.0.1:{source_port}", "--file", rows_csv, *extra, **quiet
+            "send", "--to", f"127.0.0.1:{source_port}", "--file", rows_csv, *extra, *tls, **quiet
         )
         memory = PeakRss({"sender": sender, "source": source, "receiver": receiver})
         memory.start()

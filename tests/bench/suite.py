@@ -6,6 +6,7 @@ and reports medians and ratios, so that a noisy machine slows all of them alike.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -81,6 +82,10 @@ def same_file(a: Path, b: Path) -> bool:
     return a.read_bytes() == b.read_bytes()
 
 
+PLAIN = "burst without TLS (plain TCP, the app by hand)"
+DASK_DATAFRAME = "Dask DataFrame by hand"
+
+
 def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -> list[dict]:
     """Single process ÷ (workers × pipeline), black box, workers 1 … cores; and the machine's
     ceiling: the same for ``workers`` independent single processes on a part of the rows each."""
@@ -90,7 +95,8 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
         for workers in worker_counts or range(1, (os.cpu_count() or 1) + 1):
             singles, pipelines, beside = [], [], []
             parts = c.split(rows_csv, workers, work)
-            with c.dask_cluster(workers) as scheduler:
+            tls = c.run_tls(work)
+            with c.dask_cluster(workers, tls) as scheduler:
                 for _ in range(size["rounds"]):
                     singles.append(
                         c.single(rows_csv, work / "single.csv", c.BLACK_BOX, size["slowness"])
@@ -109,6 +115,7 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
                         classifier=c.BLACK_BOX,
                         slowness=size["slowness"],
                         batch_rows=BLACK_BOX_BATCH_ROWS,
+                        tls=tls,
                     )
                     pipelines.append(seconds)
                     if not same_file(work / "single.csv", work / "out" / "results.csv"):
@@ -147,7 +154,10 @@ def dask_dataframe_matches(single_csv: Path, parts: Path) -> bool:
 
 
 def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
-    """The cheap classifier on ``rows`` rows from a file, end to end, contenders alternating."""
+    """The cheap classifier on ``rows`` rows from a file, end to end, contenders alternating.
+    burst runs as site.yml runs it, with TLS on every link; PLAIN (the app as one may run it by
+    hand, without TLS) and Dask DataFrame by hand use a second Dask cluster that speaks plain
+    TCP."""
     workers = os.cpu_count() or 1
     rows_csv = c.generate(rows, work / f"cheap-{rows}.csv")
     blocksize = max(1, rows_csv.stat().st_size // (4 * workers))  # 4 partitions per worker
@@ -155,21 +165,27 @@ def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
     job_times = {}
     memory = {}
     correct = {}
-    with c.dask_cluster(workers) as scheduler:
+    tls = c.run_tls(work)
+    with (
+        c.dask_cluster(workers, tls) as scheduler,
+        c.dask_cluster(workers)
+        if set(contenders) & {PLAIN, DASK_DATAFRAME}
+        else contextlib.nullcontext() as plain,
+    ):
         for _ in range(size["rounds"]):
             for name in contenders:
                 if name == "single process (pandas)":
                     times[name].append(c.single(rows_csv, work / "single.csv", c.VECTORISED, 0))
-                elif name == "Dask DataFrame by hand":
+                elif name == DASK_DATAFRAME:
                     parts = work / "dask-df"
                     shutil.rmtree(parts, ignore_errors=True)
                     times[name].append(
-                        c.dask_dataframe(scheduler, rows_csv, parts, c.VECTORISED, blocksize)
+                        c.dask_dataframe(plain, rows_csv, parts, c.VECTORISED, blocksize)
                     )
                     correct[name] = dask_dataframe_matches(work / "single.csv", parts)
                 else:
                     seconds, peaks, job_seconds = c.pipeline(
-                        scheduler,
+                        plain if name == PLAIN else scheduler,
                         work,
                         rows_csv,
                         workers=workers,
@@ -177,6 +193,7 @@ def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
                         slowness=0,
                         batch_rows=CHEAP_BATCH_ROWS,
                         one_record_per_frame=name == "burst, one record per frame",
+                        tls=() if name == PLAIN else tls,
                     )
                     times[name].append(seconds)
                     job_times.setdefault(name, []).append(job_seconds)
@@ -324,8 +341,9 @@ def main() -> None:
             (
                 "single process (pandas)",
                 "burst",
-                "Dask DataFrame by hand",
+                DASK_DATAFRAME,
                 "burst, one record per frame",
+                PLAIN,
             ),
         )
         results["growth"] = growth(results["throughput"], work, size)

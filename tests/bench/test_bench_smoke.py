@@ -39,6 +39,7 @@ def test_the_smoke_run_writes_results_json_markdown_and_png(tmp_path):
         "burst",
         "Dask DataFrame by hand",
         "burst, one record per frame",
+        "burst without TLS (plain TCP, the app by hand)",
     }
     assert all(entry["same_as_single_process"] for entry in contenders.values())
     assert all(entry["rows_per_s"] > 0 for entry in contenders.values())

@@ -41,12 +41,14 @@ class Processes:
         self.started.append((name, process))
         return process
 
-    def start_receiver_and_source(self, scheduler: str, out: Path, *source_args: str):
+    def start_receiver_and_source(
+        self, scheduler: str, out: Path, *source_args: str, receiver_args=()
+    ):
         """A receiver writing to ``out`` and a source for two workers of ``scheduler`` that
         forwards to it, on free loopback ports; returns (receiver, source, the source's port)."""
         receiver_port, source_port = free_ports(2)
         receive = ["classifier", "receive", "--listen", f"127.0.0.1:{receiver_port}"]
-        receiver = self.start("receiver", *receive, "--out", str(out))
+        receiver = self.start("receiver", *receive, "--out", str(out), *receiver_args)
         source = self.start(
             "source",
             *("classifier", "source", "--listen", f"127.0.0.1:{source_port}"),

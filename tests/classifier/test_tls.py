@@ -5,6 +5,7 @@ the roles start them (``python -m classifier scheduler|worker`` with Dask's TLS 
 process started here is stopped by its process group before the module ends.
 """
 
+import hashlib
 import json
 import os
 import socket
@@ -17,11 +18,13 @@ from pathlib import Path
 import cloudpickle
 import pytest
 from app_processes import Processes
-from conftest import processes_with_env
+from conftest import free_ports, processes_with_env
 from distributed import Client
 from distributed.security import Security
+from strangers import HEADER, intrude
 
-from classifier import reference, source, synthetic
+from classifier import link, reference, source, synthetic
+from classifier.tls import Tls
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "collections"))
@@ -207,64 +210,132 @@ def test_a_client_without_the_run_certificate_is_refused(tls_cluster, who):
     assert tls_cluster["client"].run_on_scheduler(_clients) == before
 
 
-def _start_run(tls_cluster, tmp_path, tls_files):
+def _start_sender(processes, source_port, tls_files):
+    return processes.start(
+        "sender",
+        *("classifier", "send", "--to", f"127.0.0.1:{source_port}"),
+        *("--rows", str(ROWS), "--seed", "7"),
+        *_tls_flags(tls_files),
+    )
+
+
+def _start_run(tls_cluster, tmp_path, source_tls, sender=True):
+    """Receiver and sender with the run's certificates, the source with ``source_tls``."""
     processes = Processes(tmp_path, tls_cluster["env"], WAIT)
     out = tmp_path / "out"
     receiver, source_process, source_port = processes.start_receiver_and_source(
         tls_cluster["address"],
         out,
         *("--slowness", str(SLOWNESS), "--batch-rows", str(BATCH_ROWS), "--connect-timeout", "20"),
-        *_tls_flags(tls_files),
+        *_tls_flags(source_tls),
+        receiver_args=_tls_flags(tls_cluster["run"]),
     )
-    sender = processes.start(
-        "sender",
-        "classifier",
-        "send",
-        "--to",
-        f"127.0.0.1:{source_port}",
-        "--rows",
-        str(ROWS),
-        "--seed",
-        "7",
-    )
-    return processes, receiver, source_process, sender, out
+    started = _start_sender(processes, source_port, tls_cluster["run"]) if sender else None
+    return processes, receiver, source_process, started, out, source_port
 
 
-def test_the_source_runs_the_job_over_tls(tls_cluster, tmp_path):
-    processes, receiver, source_process, sender, out = _start_run(
-        tls_cluster, tmp_path, tls_cluster["run"]
+def _reference(tmp_path):
+    input_csv, expected = tmp_path / "input.csv", tmp_path / "reference.csv"
+    input_csv.write_bytes(b"".join(synthetic.chunks(ROWS, 7, 1000)))
+    reference.classify_file(
+        str(input_csv), str(expected), "classifier.black_box:classify", SLOWNESS
     )
-    try:
-        input_csv, expected = tmp_path / "input.csv", tmp_path / "reference.csv"
-        input_csv.write_bytes(b"".join(synthetic.chunks(ROWS, 7, 1000)))
-        reference.classify_file(
-            str(input_csv), str(expected), "classifier.black_box:classify", SLOWNESS
-        )
-        assert processes.wait("sender", sender) == 0, processes.log("sender")
-        assert processes.wait("source", source_process) == 0, processes.log("source")
-        assert processes.wait("receiver", receiver) == 0, processes.log("receiver")
-    finally:
-        processes.stop_all()
+    return input_csv, expected
+
+
+def _finishes_with_every_row(processes, receiver, source_process, sender, out, tmp_path):
+    input_csv, expected = _reference(tmp_path)
+    assert processes.wait("sender", sender) == 0, processes.log("sender")
+    assert processes.wait("source", source_process) == 0, processes.log("source")
+    assert processes.wait("receiver", receiver) == 0, processes.log("receiver")
     assert (out / "results.csv").read_bytes() == expected.read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
     assert (manifest["rows_in"], manifest["rows_out"], manifest["complete"]) == (ROWS, ROWS, True)
+    data = input_csv.read_bytes()
+    assert manifest["input"] == {
+        "records": ROWS + 1,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "tallied": True,
+    }
 
 
-def test_a_source_with_another_runs_certificate_fails_the_run(tls_cluster, tmp_path):
-    processes, receiver, source_process, _, out = _start_run(
-        tls_cluster, tmp_path, tls_cluster["other"]
+def test_the_source_runs_the_job_over_tls(tls_cluster, tmp_path):
+    processes, receiver, source_process, sender, out, _ = _start_run(
+        tls_cluster, tmp_path, tls_cluster["run"]
     )
     try:
-        assert processes.wait("source", source_process) != 0, processes.log("source")
-        assert processes.wait("receiver", receiver) == 1, processes.log("receiver")
-        # the sender finds no source to talk to; it is stopped with the others
+        _finishes_with_every_row(processes, receiver, source_process, sender, out, tmp_path)
     finally:
         processes.stop_all()
-    progress = json.loads((out / "progress.json").read_text())
-    assert progress["state"] == "failed"
-    assert progress["error"].startswith("source: ")
-    assert "TLS" in progress["error"], progress["error"]
-    assert json.loads((out / "manifest.json").read_text())["complete"] is False
+
+
+def test_a_source_with_another_runs_certificate_is_refused_by_the_receiver(tls_cluster, tmp_path):
+    processes, receiver, source_process, _, out, _ = _start_run(
+        tls_cluster, tmp_path, tls_cluster["other"], sender=False
+    )
+    try:
+        assert processes.wait("source", source_process) == 2, processes.log("source")
+        assert "TLS handshake with 127.0.0.1:" in processes.log("source")
+        assert receiver.poll() is None, "the receiver goes on waiting for its source"
+        assert "TLS handshake failed" in processes.log("receiver")
+        assert json.loads((out / "progress.json").read_text())["state"] == "waiting"
+    finally:
+        processes.stop_all()
+
+
+STRANGERS = ["plain-tcp", "tls-without-a-certificate", "tls-another-runs-certificate"]
+
+
+def _as_stranger(kind: str, run: dict, other: dict) -> dict:
+    """How ``kind`` connects: it trusts the run's CA, so only the port can refuse it."""
+    if kind == "plain-tcp":
+        return {"tls": False}
+    cert = (
+        (other["cert_file"], other["key_file"]) if kind == "tls-another-runs-certificate" else None
+    )
+    return {"ca_file": run["ca_file"], "cert": cert}
+
+
+@pytest.mark.parametrize("kind", STRANGERS)
+def test_strangers_on_the_data_ports_are_refused_and_the_run_goes_on(tls_cluster, tmp_path, kind):
+    """A stranger first on the receiver's port, then on the source's, as the intruder of a
+    run would be: each is refused in the handshake within a second, and the run's own rows
+    are the ones classified."""
+    run, other = tls_cluster["run"], tls_cluster["other"]
+    processes = Processes(tmp_path, tls_cluster["env"], WAIT)
+    out = tmp_path / "out"
+    receiver_port, source_port = free_ports(2)
+    try:
+        receiver = processes.start(
+            "receiver",
+            *("classifier", "receive", "--listen", f"127.0.0.1:{receiver_port}"),
+            *("--out", str(out), *_tls_flags(run)),
+        )
+        summary = link.summary(classifier="classifier.black_box:classify", slowness=SLOWNESS)
+        seconds, answer = intrude(
+            receiver_port, summary, wait=WAIT, **_as_stranger(kind, run, other)
+        )
+        assert seconds < 1 and answer == b""
+        source_process = processes.start(
+            "source",
+            *("classifier", "source", "--listen", f"127.0.0.1:{source_port}"),
+            *("--scheduler", tls_cluster["address"], "--sink", f"127.0.0.1:{receiver_port}"),
+            *("--workers", "2", "--slowness", str(SLOWNESS), "--batch-rows", str(BATCH_ROWS)),
+            *_tls_flags(run),
+        )
+        seconds, answer = intrude(source_port, HEADER, wait=WAIT, **_as_stranger(kind, run, other))
+        assert seconds < 1 and answer == b""
+        sender = _start_sender(processes, source_port, run)
+        _finishes_with_every_row(processes, receiver, source_process, sender, out, tmp_path)
+    finally:
+        processes.stop_all()
+    for name in ("receiver", "source"):
+        refusals = [
+            line for line in processes.log(name).splitlines() if "refused a connection" in line
+        ]
+        assert len(refusals) == 1, processes.log(name)
+        assert "TLS handshake failed" in refusals[0], refusals
 
 
 @pytest.mark.parametrize(
@@ -278,7 +349,7 @@ def test_a_source_with_another_runs_certificate_fails_the_run(tls_cluster, tmp_p
     ],
 )
 def test_the_source_speaks_tls_exactly_when_it_has_the_files(address, tls, expected):
-    files = source.Tls("ca.pem", "cluster.pem", "cluster-key.pem") if tls else None
+    files = Tls("ca.pem", "cluster.pem", "cluster-key.pem") if tls else None
     if expected is ValueError:
         with pytest.raises(ValueError, match="--scheduler"):
             source.scheduler_address(address, files)

@@ -13,6 +13,34 @@ display = Display()
 EXIT_GRACE = 3.0
 
 
+def done_problem(progress: dict, status: dict, args: dict) -> str | None:
+    """Why a run the receiver reports done is not a success, or None; "" while a component
+    that must end with 0 is still running."""
+    if status["exited"]:
+        return _exits(status["exited"])
+    if set(args["exit_files"]) - set(status["finished"]):
+        return ""
+    rows_in = progress.get("rows_in")
+    if args["total_rows"] is not None and rows_in != args["total_rows"]:
+        return (
+            f"the source declares {args['total_rows']} rows (source.rows) but {rows_in} came in:"
+            " the run did not classify its own rows"
+        )
+    if args["tallied"] and not (progress.get("input") or {}).get("tallied"):
+        return (
+            "the source did not check the sender's tally of the rows it sent;"
+            " the rows classified cannot be shown to be the input's"
+        )
+    return None
+
+
+def _exits(exited: dict) -> str:
+    return "; ".join(
+        f"{name} exited with status {end['status']}: {end['error']}"
+        for name, end in sorted(exited.items())
+    )
+
+
 def progress_line(host: str, progress: dict, total: int | None, now: float) -> str:
     done = progress.get("rows_out", 0) + progress.get("rows_rejected", 0)
     elapsed = max(now - progress.get("started_at", now), 1e-9)
@@ -34,12 +62,13 @@ class ActionModule(ActionBase):
                 "exit_files": {"type": "dict", "default": {}},
                 "timeout": {"type": "float", "required": True},
                 "total_rows": {"type": "int"},
+                "tallied": {"type": "bool", "default": False},
                 "poll": {"type": "float", "default": 1.0},
             }
         )
         host = task_vars.get("inventory_hostname", "?")
         deadline = time.monotonic() + args["timeout"]
-        shown, exited_at = None, None
+        shown, exited_at, done_at = None, None, None
         while True:
             status = self._execute_module(
                 module_name="burst.cluster.job_status",
@@ -58,7 +87,18 @@ class ActionModule(ActionBase):
                 display.display(f"  {line}")
                 shown = line
             if state == "done":
-                return dict(result, changed=False, progress=progress, msg=line)
+                problem = done_problem(progress, status, args)
+                if problem is None:
+                    return dict(result, changed=False, progress=progress, msg=line)
+                done_at = done_at or time.monotonic()
+                if problem or time.monotonic() - done_at >= EXIT_GRACE:
+                    return dict(
+                        result,
+                        failed=True,
+                        progress=progress,
+                        msg=problem or f"{', '.join(args['exit_files'])} did not exit in time",
+                    )
+                continue
             if state == "failed":
                 return dict(
                     result,
@@ -78,15 +118,7 @@ class ActionModule(ActionBase):
                 exited_at = exited_at or time.monotonic()
                 if time.monotonic() - exited_at < EXIT_GRACE:
                     continue  # the receiver is likely about to report the cause
-                return dict(
-                    result,
-                    failed=True,
-                    progress=progress,
-                    msg="; ".join(
-                        f"{name} exited with status {end['status']}: {end['error']}"
-                        for name, end in sorted(status["exited"].items())
-                    ),
-                )
+                return dict(result, failed=True, progress=progress, msg=_exits(status["exited"]))
             if time.monotonic() > deadline:
                 return dict(
                     result,

@@ -25,7 +25,8 @@ options:
     description:
       - Components that may end before the job does, as name to the file their
         C(python -m classifier --exit-file) writes on exit (status, then the error).
-      - One that exited with a status other than 0 is reported in C(exited).
+      - One that exited with a status other than 0 is reported in C(exited), one that
+        exited with 0 in C(finished).
     type: dict
     default: {}
   wait:
@@ -67,6 +68,11 @@ exited:
   returned: always
   type: dict
   sample: {"sender": {"status": 2, "error": "send: cannot read s3://rows/a.csv: ..."}}
+finished:
+  description: Components of O(exit_files) that exited with status 0.
+  returned: always
+  type: list
+  elements: str
 """
 
 import json
@@ -87,16 +93,18 @@ def _status(params):
         for name, pidfile in params["pidfiles"].items()
         if not processes.alive(processes.read_pid(pidfile))
     )
-    exited = {}
+    exited, finished = {}, []
     for name, path in params["exit_files"].items():
         try:
             with open(path, encoding="utf-8") as stream:
                 status, _, error = stream.read().partition("\n")
         except FileNotFoundError:
             continue
-        if status.strip() != "0":
+        if status.strip() == "0":
+            finished.append(name)
+        else:
             exited[name] = {"status": int(status), "error": error.strip()}
-    return progress, dead, exited
+    return progress, dead, exited, sorted(finished)
 
 
 def main():
@@ -111,13 +119,13 @@ def main():
     )
     deadline = time.monotonic() + module.params["wait"]
     while True:
-        progress, dead, exited = _status(module.params)
+        progress, dead, exited, finished = _status(module.params)
         if progress.get("state") in ("done", "failed") or dead or exited:
             break
         if time.monotonic() >= deadline:
             break
         time.sleep(0.1)
-    module.exit_json(changed=False, progress=progress, dead=dead, exited=exited)
+    module.exit_json(changed=False, progress=progress, dead=dead, exited=exited, finished=finished)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ short_description: Wait for a burst run to end, showing rows done and rows per s
 description:
   - Polls C(burst.cluster.job_status) on the metrics host and prints a progress line
     (rows done of total, rows per second, seconds) whenever it changes.
-  - Succeeds when the receiver reports the run done; fails with the receiver's reason when
-    it reports the run failed, when a watched process dies, or after I(timeout) seconds.
+  - Succeeds when the receiver reports the run done and every check of its rows holds;
+    fails with the receiver's reason when it reports the run failed, when a watched process
+    dies, when a component of O(exit_files) fails or never ends, when the rows in are not
+    O(total_rows), when the sender's tally was not checked (O(tallied)), or after
+    I(timeout) seconds.
   - This is an action plugin; it runs on the controller and calls C(job_status) on the host.
 version_added: 0.1.0
 author: burst
@@ -25,9 +28,9 @@ options:
     default: {}
   exit_files:
     description:
-      - Components that may end before the job does, as name to the file that
+      - Components that end before the job does, as name to the file that
         C(python -m classifier --exit-file) writes; one that exits with an error fails
-        the wait with that error.
+        the wait with that error, and the run succeeds only once each has exited with 0.
     type: dict
     default: {}
   timeout:
@@ -35,8 +38,16 @@ options:
     type: float
     required: true
   total_rows:
-    description: Rows expected, when known before the end (synthetic source).
+    description:
+      - Rows expected, when known before the end (synthetic source); the run fails when the
+        rows in are any other number.
     type: int
+  tallied:
+    description:
+      - Whether the run must have checked the sender's tally (records, bytes and SHA-256 of
+        what it sent) against what the source took; burst's sender always sends one.
+    type: bool
+    default: false
   poll:
     description:
       - Seconds between progress lines. The end of the run, or a component's death, is
@@ -62,6 +73,7 @@ EXAMPLES = r"""
       sender: "{{ run_dir }}/sender.exit"
     timeout: 3600
     total_rows: 100000
+    tallied: true
 """
 
 RETURN = r"""

@@ -108,7 +108,9 @@ def test_running_then_done_succeeds_showing_progress(tmp_path, run_playbook):
         seen_running.wait(40)
         write_progress(progress, state="running", rows_out=20, rows_rejected=1, started_at=began)
         time.sleep(0.5)
-        write_progress(progress, state="done", rows_out=29, rows_rejected=1, started_at=began)
+        write_progress(
+            progress, state="done", rows_out=29, rows_rejected=1, rows_in=30, started_at=began
+        )
 
     thread = threading.Thread(target=receiver, daemon=True)
     thread.start()
@@ -226,3 +228,46 @@ def test_run_that_never_ends_fails_with_job_timeout(tmp_path, run_playbook):
     assert "job.timeout" in output
     assert "within 2 s" in output
     assert time.monotonic() - began >= 2
+
+
+TALLY = {"records": 31, "bytes": 900, "sha256": "ab" * 32, "tallied": True}
+
+
+@pytest.mark.parametrize(
+    ("rows_in", "tally", "sender_exit", "expected"),
+    [
+        (30, TALLY, "0\n\n", None),
+        (5, TALLY, "0\n\n", "the source declares 30 rows (source.rows) but 5 came in"),
+        (30, None, "0\n\n", "the source did not check the sender's tally"),
+        (30, {**TALLY, "tallied": False}, "0\n\n", "the source did not check the sender's tally"),
+        (30, TALLY, "2\nsend: refused\n", "sender exited with status 2: send: refused"),
+        (30, TALLY, None, "sender did not exit in time"),
+    ],
+    ids=["own-rows", "other-rows", "no-tally", "untallied", "sender-failed", "sender-running"],
+)
+def test_a_run_reported_done_succeeds_only_on_its_own_rows(
+    tmp_path, run_playbook, rows_in, tally, sender_exit, expected
+):
+    _, finish = run_playbook
+    progress = tmp_path / "progress.json"
+    write_progress(
+        progress, state="done", rows_out=rows_in, rows_in=rows_in, input=tally, started_at=0
+    )
+    exit_file = tmp_path / "sender.exit"
+    if sender_exit is not None:
+        exit_file.write_text(sender_exit)
+    play = playbook(
+        tmp_path,
+        progress=str(progress),
+        exit_files={"sender": str(exit_file)},
+        timeout=30,
+        total_rows=30,
+        tallied=True,
+        poll=0.2,
+    )
+    code, output = finish(play)
+    if expected is None:
+        assert code == 0, output
+    else:
+        assert code != 0, output
+        assert expected in output, output
