@@ -147,6 +147,10 @@ def main(argv=None) -> int:
     status, error = 1, f"{args.command}: ended by an unexpected error (see its log)"
     try:
         status, error = _command(args), None
+    except framing.PeerLost as lost:
+        error = f"{args.command}: {lost}"
+        logging.getLogger("burst").error("%s", error)
+        status = framing.PEER_LOST_STATUS
     except (ValueError, OSError) as problem:
         error = f"{args.command}: {problem}"
         logging.getLogger("burst").error("%s", error)

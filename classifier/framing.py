@@ -21,6 +21,15 @@ class FramingError(ConnectionError):
     """The peer broke the framing: a truncated frame or an oversized length."""
 
 
+class PeerLost(ConnectionError):
+    """The peer refused this process or stopped answering: the effect of a failure there.
+    ``python -m classifier`` exits with PEER_LOST_STATUS on it, so the controller can name
+    the first cause instead."""
+
+
+PEER_LOST_STATUS = 3
+
+
 def end_of_input(records: int, size: int, sha256: str) -> bytes:
     """The end frame of burst's sender: END, then what it sent: records (the header
     included), bytes and their SHA-256, for the source to check against what it took."""

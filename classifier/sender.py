@@ -144,7 +144,7 @@ def run(
     except (ConnectionError, ssl.SSLError) as error:  # a reset, a TLS alert, a frame not END
         problem = str(error) or type(error).__name__
     if answer != framing.END:
-        raise ConnectionError(
+        raise framing.PeerLost(
             f"the source at {to[0]}:{to[1]} did not confirm that it took every row:"
             f" it refused this sender or stopped reading ({problem}; see its log)"
         )

@@ -8,7 +8,6 @@ tally of what it sent, which the source checks against what it took.
 """
 
 import hashlib
-import itertools
 import logging
 import time
 from collections import deque
@@ -222,6 +221,15 @@ def tally_problem(said: dict | None, took: dict, required: bool) -> str | None:
     )
 
 
+def _sender_frames(first: bytes, reader: framing.FrameReader):
+    """The sender's frames; a broken connection is named as the sender's."""
+    yield first
+    try:
+        yield from reader
+    except OSError as error:
+        raise ConnectionError(f"the sender's connection broke mid-frame: {error}") from None
+
+
 def _serve(
     senders: gate.Gate, receiver, client, job: Job, connect_timeout: float, tally_required: bool
 ) -> int:
@@ -276,7 +284,7 @@ def _serve(
             wait(running, return_when="FIRST_COMPLETED")
 
     end, digest, taken_bytes = None, hashlib.sha256(), 0
-    for payload in itertools.chain([first], reader):
+    for payload in _sender_frames(first, reader):
         if framing.is_end(payload):
             end = payload
             break

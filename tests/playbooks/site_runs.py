@@ -111,12 +111,12 @@ def kill_when_rows_flow(workdirs, host, component, deadline=240):
 def run_with_fault(tmp_path, state_dir, host, component, workdirs=None, *extra, **env):
     """Run site.yml on a local cluster file (or a static one: ``extra``, ``env`` and its
     ``workdirs``), killing ``component`` on ``host`` mid-run; return (status, output)."""
-    path = cluster_file(
-        tmp_path,
-        source={"kind": "synthetic", "rows": FAULT_ROWS, "seed": FAULT_SEED},
-        job={"slowness": FAULT_SLOWNESS, "batch_rows": 100, "timeout": 120},
+    config = {
+        "source": {"kind": "synthetic", "rows": FAULT_ROWS, "seed": FAULT_SEED},
+        "job": {"slowness": FAULT_SLOWNESS, "batch_rows": 100, "timeout": 120},
         **env.pop("overrides", {}),
-    )
+    }
+    path = cluster_file(tmp_path, **config)
     site = start_site(path, state_dir, *extra, **env)
     try:
         rows_out = kill_when_rows_flow(workdirs or state_dir / "hosts", host, component)
@@ -125,5 +125,5 @@ def run_with_fault(tmp_path, state_dir, host, component, workdirs=None, *extra, 
         if site.poll() is None:
             site.kill()
             site.wait()
-    assert rows_out < FAULT_ROWS, "the fault came after the last row"
+    assert rows_out < config["source"]["rows"], "the fault came after the last row"
     return site.returncode, output

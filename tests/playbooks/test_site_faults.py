@@ -24,18 +24,25 @@ def test_a_worker_killed_mid_run_loses_no_row_and_doubles_none(tmp_path, state_d
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
 
 
+# So many rows that the sender is still sending, held back by the source, when it is killed.
+MANY_ROWS = {"source": {"kind": "synthetic", "rows": 400_000, "seed": SEED}}
+
+
 @pytest.mark.parametrize(
-    ("host", "component", "message"),
+    ("host", "component", "overrides", "message"),
     [
-        ("e2e-metrics", "receiver", "receiver died before the run finished"),
-        ("e2e-0", "source", "source: connection closed before the end of the results"),
+        ("e2e-metrics", "receiver", {}, "receiver died before the run finished"),
+        ("e2e-0", "source", {}, "source: connection closed before the end of the results"),
+        ("e2e-metrics", "sender", MANY_ROWS, "Wait for the results: sender died before the run"),
     ],
 )
-def test_a_killed_component_fails_the_run_naming_it(tmp_path, state_dir, host, component, message):
+def test_a_killed_component_fails_the_run_naming_it(
+    tmp_path, state_dir, host, component, overrides, message
+):
     began = time.monotonic()
-    code, output = run_with_fault(tmp_path, state_dir, host, component)
+    code, output = run_with_fault(tmp_path, state_dir, host, component, overrides=overrides)
     assert code != 0
-    assert message in output
+    assert message in output, output
     assert time.monotonic() - began < 90
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
     assert not (state_dir / "stack-outputs.json").exists()

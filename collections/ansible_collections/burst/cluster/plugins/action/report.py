@@ -81,6 +81,17 @@ def _load(path, overrides=None):
 
 
 def _write(path, text, mode):
+    """Appends, or writes whole or not at all: a full disk leaves no empty report behind."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, mode, encoding="utf-8") as handle:
-        handle.write(text + ("\n" if mode == "a" else ""))
+    if mode == "a":
+        with open(path, mode, encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        return
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)

@@ -8,9 +8,10 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 display = Display()
-# Seconds to wait, after a watched process has exited with an error, for the receiver to
-# report why the run failed: the sender's error is often only the effect.
+# Seconds to wait, after a watched process has exited or the receiver has reported the run
+# failed, for the other side to say why: the first cause is named first, its effects after.
 EXIT_GRACE = 3.0
+PEER_LOST_STATUS = 3  # python -m classifier's status for "my peer refused me or went away"
 
 
 def done_problem(progress: dict, status: dict, args: dict) -> str | None:
@@ -32,6 +33,18 @@ def done_problem(progress: dict, status: dict, args: dict) -> str | None:
             " the rows classified cannot be shown to be the input's"
         )
     return None
+
+
+def causes(status: dict) -> list[str]:
+    """What failed on its own: components killed, and those that exited with an error other
+    than losing their peer."""
+    own = {n: e for n, e in status["exited"].items() if e["status"] != PEER_LOST_STATUS}
+    dead = [f"{name} died before the run finished" for name in status["dead"]]
+    return dead + ([_exits(own)] if own else [])
+
+
+def first_cause_first(status: dict, consequence: str) -> str:
+    return "; then ".join([*causes(status), consequence])
 
 
 def _exits(exited: dict) -> str:
@@ -68,7 +81,7 @@ class ActionModule(ActionBase):
         )
         host = task_vars.get("inventory_hostname", "?")
         deadline = time.monotonic() + args["timeout"]
-        shown, exited_at, done_at = None, None, None
+        shown, ended_at = None, None
         while True:
             status = self._execute_module(
                 module_name="burst.cluster.job_status",
@@ -90,8 +103,8 @@ class ActionModule(ActionBase):
                 problem = done_problem(progress, status, args)
                 if problem is None:
                     return dict(result, changed=False, progress=progress, msg=line)
-                done_at = done_at or time.monotonic()
-                if problem or time.monotonic() - done_at >= EXIT_GRACE:
+                ended_at = ended_at or time.monotonic()
+                if problem or time.monotonic() - ended_at >= EXIT_GRACE:
                     return dict(
                         result,
                         failed=True,
@@ -99,26 +112,18 @@ class ActionModule(ActionBase):
                         msg=problem or f"{', '.join(args['exit_files'])} did not exit in time",
                     )
                 continue
-            if state == "failed":
-                return dict(
-                    result,
-                    failed=True,
-                    progress=progress,
-                    msg=f"the run failed: {progress.get('error')}",
-                )
-            # a dead process is the cause; a sender that then lost the source only follows
-            if status["dead"]:
-                return dict(
-                    result,
-                    failed=True,
-                    progress=progress,
-                    msg=f"{', '.join(status['dead'])} died before the run finished",
-                )
-            if status["exited"]:
-                exited_at = exited_at or time.monotonic()
-                if time.monotonic() - exited_at < EXIT_GRACE:
-                    continue  # the receiver is likely about to report the cause
-                return dict(result, failed=True, progress=progress, msg=_exits(status["exited"]))
+            if state == "failed" or status["dead"] or status["exited"]:
+                ended_at = ended_at or time.monotonic()
+                running = set(args["exit_files"]) - {*status["finished"], *status["exited"]}
+                if state != "failed" and not status["dead"] and not causes(status):
+                    running = {"the receiver"}  # a component lost its peer: the receiver says why
+                if running - set(status["dead"]) and time.monotonic() - ended_at < EXIT_GRACE:
+                    continue
+                if state == "failed":
+                    msg = first_cause_first(status, f"the run failed: {progress.get('error')}")
+                else:
+                    msg = "; then ".join(causes(status) or [_exits(status["exited"])])
+                return dict(result, failed=True, progress=progress, msg=msg)
             if time.monotonic() > deadline:
                 return dict(
                     result,

@@ -18,15 +18,20 @@ options:
     type: path
     required: true
   pidfiles:
-    description: Components that must run until the job ends, as name to pid file.
+    description:
+      - Components that must run until the job ends, as name to pid file; one whose process
+        is gone is reported in C(dead).
+      - A component also in O(exit_files) is dead only if it is gone without its exit file
+        (it was killed).
     type: dict
     default: {}
   exit_files:
     description:
       - Components that may end before the job does, as name to the file their
         C(python -m classifier --exit-file) writes on exit (status, then the error).
-      - One that exited with a status other than 0 is reported in C(exited), one that
-        exited with 0 in C(finished).
+      - "One that exited with a status other than 0 is reported in C(exited), one that
+        exited with 0 in C(finished). Status 3 means it lost its peer (it was refused, or the
+        peer stopped answering): the effect of a failure elsewhere."
     type: dict
     default: {}
   wait:
@@ -88,11 +93,11 @@ def _status(params):
             progress = json.load(stream)
     except FileNotFoundError:
         progress = {}
-    dead = sorted(
+    gone = {
         name
         for name, pidfile in params["pidfiles"].items()
         if not processes.alive(processes.read_pid(pidfile))
-    )
+    }
     exited, finished = {}, []
     for name, path in params["exit_files"].items():
         try:
@@ -104,6 +109,7 @@ def _status(params):
             finished.append(name)
         else:
             exited[name] = {"status": int(status), "error": error.strip()}
+    dead = sorted(gone - set(finished) - set(exited))  # an exit file is written before the exit
     return progress, dead, exited, sorted(finished)
 
 

@@ -17,7 +17,7 @@ description:
   - Runs on the controller only (it is an action plugin); it writes the report even in check
     mode, since a report changes no machine.
   - A report that cannot be written gives a warning, never a failure, so that it never hides
-    why a run failed.
+    why a run failed. A report is written whole or not at all (never an empty file).
 version_added: 0.1.0
 author: burst
 options:

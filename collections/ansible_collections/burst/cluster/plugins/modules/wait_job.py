@@ -14,6 +14,9 @@ description:
     dies, when a component of O(exit_files) fails or never ends, when the rows in are not
     O(total_rows), when the sender's tally was not checked (O(tallied)), or after
     I(timeout) seconds.
+  - "The first cause is named first, its effects after it (C(sender exited with status 2 ...;
+    then the run failed: source: ...)); a component that exited with status 3 only lost its
+    peer, so the wait gives the receiver a moment to say why."
   - This is an action plugin; it runs on the controller and calls C(job_status) on the host.
 version_added: 0.1.0
 author: burst
@@ -23,7 +26,9 @@ options:
     type: path
     required: true
   pidfiles:
-    description: Components that must run until the job ends, as name to pid file.
+    description:
+      - Components that must run until the job ends, as name to pid file; one also in
+        O(exit_files) fails the wait only if it is gone without an exit status (killed).
     type: dict
     default: {}
   exit_files:

@@ -202,7 +202,7 @@ def test_the_receivers_cause_wins_over_a_sender_that_exited_just_before(tmp_path
     progress = tmp_path / "progress.json"
     write_progress(progress, state="running", rows_out=0, started_at=time.time())
     exit_file = tmp_path / "sender.exit"
-    exit_file.write_text("2\nsend: the source did not confirm that it took every row\n")
+    exit_file.write_text("3\nsend: the source did not confirm that it took every row\n")
     play = playbook(
         tmp_path, progress=str(progress), exit_files={"sender": str(exit_file)}, timeout=30
     )
