@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,14 @@ COLLECTIONS = REPO / "collections"
 sys.path.insert(0, str(COLLECTIONS))
 
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_VALUES,
     SCHEMA_PATH,
+    SHOWN_CHARS,
     ClusterConfigError,
+    _show,
+    cut,
     load_cluster_file,
     recheck,
     validate_config,
@@ -45,6 +52,16 @@ DEFAULTS = {
         "max_frame_bytes": 64 * 1024 * 1024,
     },
 }
+
+
+def alias_chain(first, wrap, repeats, names="abcde"):
+    """``a: &a <first>``, then each of ``names`` anchoring ``wrap`` of ``repeats`` aliases of
+    the one before: an alias bomb."""
+    lines = [f"a: &a {first}\n"]
+    for previous, name in pairwise(names):
+        aliases = ", ".join([f"*{previous}"] * repeats)
+        lines.append(f"{name}: &{name} {wrap.format(aliases)}\n")
+    return "".join(lines)
 
 
 def write(tmp_path, text, name="cluster.yaml"):
@@ -418,6 +435,54 @@ INVALID = [
         ["not valid YAML", "line 3, column 1", "duplicate key 'size'"],
         id="duplicate-key",
     ),
+    pytest.param(
+        "name: x\nsize: 2020-13-01\n",
+        "(top level)",
+        ["not valid YAML", "line 2, column 7", "month must be in 1..12"],
+        id="impossible-date",
+    ),
+    pytest.param(
+        f"name: x\nsize: 0x{'f' * 5000}\n",
+        "(top level)",
+        ["an integer of 5002 characters at line 2, column 7", "at most 100"],
+        id="integer-too-long-to-print",
+    ),
+    pytest.param(
+        f"name: x\nsize: {'[' * 40}{']' * 40}\n",
+        "(top level)",
+        [f"more than {MAX_DEPTH} levels of nesting (reached at line 2, column 38)"],
+        id="nested-too-deep",
+    ),
+    pytest.param(
+        "name: x\na: &a [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]\nb: [[[[[[[[[[[[*a]]]]]]]]]]]]\n",
+        "(top level)",
+        ["levels of nesting, aliases written out", "the alias *a at line 3, column 16"],
+        id="nested-too-deep-through-an-alias",
+    ),
+    pytest.param(
+        "name: x\nsize: [" + "0, " * MAX_VALUES + "0]\n",
+        "(top level)",
+        [f"more than {MAX_VALUES} values (reached at line 2, column", "at most 1000 values"],
+        id="too-many-values",
+    ),
+    pytest.param(
+        "name: x\n" + alias_chain("[lol, lol, lol, lol, lol, lol, lol, lol, lol]", "[{}]", 9),
+        "(top level)",
+        [f"more than {MAX_VALUES} values, aliases written out", "the alias *c at line 5"],
+        id="alias-bomb",
+    ),
+    pytest.param(
+        "name: x\n" + alias_chain("{k: v}", "{{<<: [{}]}}", 10),
+        "(top level)",
+        [f"more than {MAX_VALUES} values, aliases written out", "the alias *c at line 5"],
+        id="merge-key-bomb",
+    ),
+    pytest.param(
+        "name: x\nsource: &s {kind: synthetic, rows: [1, *s]}\n",
+        "(top level)",
+        ["the alias *s at line 2, column 40 is inside the value it names"],
+        id="alias-inside-its-own-value",
+    ),
     pytest.param("", "(top level)", ["empty file", "mapping"], id="empty-file"),
     pytest.param("# only a comment\n", "(top level)", ["empty file"], id="comment-only-file"),
     pytest.param(
@@ -452,11 +517,94 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert isinstance(caught.value, ValueError)
 
 
-def test_long_values_are_truncated(tmp_path):
-    problem = problems_of(write(tmp_path, f"name: {'a' * 200}\n"))[0]
-    shown = problem.split(" — ")[0].removeprefix("name: ")
-    assert len(shown) == 80
+def test_anchors_aliases_and_merge_keys_still_work(tmp_path):
+    text = (
+        "name: x\n"
+        "job: &job {slowness: 7, timeout: 300}\n"
+        "source: {kind: synthetic, rows: &rows 50}\n"
+        "ports: {<<: &ports {scheduler: 9000, dashboard: 9001}, source: 9002}\n"
+        "results: {dir: &dir out}\n"
+        "x-unused: {<<: [*job, *ports], rows: *rows, dir: *dir}\n"
+    )
+    problems = problems_of(write(tmp_path, text))
+    assert problems == ["x-unused: unknown key — allowed keys: " + ", ".join(SCHEMA["properties"])]
+    config = load_cluster_file(write(tmp_path, text.replace("x-unused", "# x-unused")))
+    assert config["job"]["slowness"] == 7
+    assert config["ports"] == {
+        "scheduler": 9000,
+        "dashboard": 9001,
+        "source": 9002,
+        "receiver": DEFAULTS["ports"]["receiver"],
+    }
+
+
+def test_long_values_and_keys_are_cut(tmp_path):
+    text = f"name: {'a' * 1000}\n{'k' * 1000}: 1\n"
+    problems = problems_of(write(tmp_path, text))
+    name = next(p for p in problems if p.startswith("name: "))
+    shown = name.split(" — ")[0].removeprefix("name: ")
+    assert shown == "'" + "a" * (SHOWN_CHARS - 4) + "..."
+    key = next(p for p in problems if p.startswith("kkk"))
+    assert key == "k" * (SHOWN_CHARS - 3) + "...: unknown key — allowed keys: " + ", ".join(
+        SCHEMA["properties"]
+    )
+
+
+def test_cut_keeps_short_text_and_cuts_long_text_to_its_limit():
+    assert cut("short") == "short"
+    assert cut("x" * SHOWN_CHARS) == "x" * SHOWN_CHARS
+    assert cut("x" * (SHOWN_CHARS + 1)) == "x" * (SHOWN_CHARS - 3) + "..."
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 3, -2.5, "it's", b"\x00", [], {}, [1, "a"], {"a": [1, {"b": None}]}, (1, 2), {3}],
+)
+def test_a_small_value_is_shown_as_repr_writes_it(value):
+    assert _show(value) == repr(value)
+
+
+def test_a_value_is_cut_without_writing_it_all_out():
+    bomb = ["lol"] * 9
+    for _ in range(12):  # 9**13 strings, written out: repr would never end
+        bomb = [bomb] * 9
+    shown = _show({"a": bomb})
+    assert len(shown) == SHOWN_CHARS
+    assert shown.startswith("{'a': [[[[[[[[[[[[['lol', 'lol', ")
     assert shown.endswith("...")
+    assert len(_show("z" * 10**7)) == SHOWN_CHARS
+
+
+def test_a_value_that_contains_itself_is_shown_as_repr_writes_it():
+    loop = [1]
+    loop.append({"again": loop})
+    assert _show(loop) == repr(loop) == "[1, {'again': [...]}]"
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "cluster.yaml"
+    with open(path, "wb") as handle:
+        handle.truncate(50 * 1024 * 1024)  # sparse: reading it would take the time it saves
+    assert problems_of(path) == [
+        "(top level): the file is 52428800 bytes"
+        " — a cluster file may be at most 1048576 bytes (1 MiB)"
+    ]
+
+
+def test_a_file_of_the_size_limit_is_read(tmp_path):
+    head = "name: x\n"
+    path = write(tmp_path, head + "#" * (MAX_FILE_BYTES - len(head) - 1) + "\n")
+    assert path.stat().st_size == MAX_FILE_BYTES
+    assert load_cluster_file(path)["name"] == "x"
+    path.write_text(path.read_text() + "\n")
+    assert "the file is 1048577 bytes" in problems_of(path)[0]
+
+
+def test_a_stream_without_a_size_is_read_only_to_the_limit():
+    assert problems_of("/dev/zero") == [
+        "(top level): the file is more than 1048576 bytes"
+        " — a cluster file may be at most 1048576 bytes (1 MiB)"
+    ]
 
 
 def test_missing_file_names_the_path(tmp_path):

@@ -1,7 +1,9 @@
 """The one loader of burst cluster files (cluster.yaml), checked against schema/cluster.schema.json.
 
 Every mistake in the file comes back as one ClusterConfigError listing all problems, each as
-``<field path>: <value> — <what is allowed>``.
+``<field path>: <value> — <what is allowed>``, the value cut to SHOWN_CHARS characters.
+The file is read within bounds (its size; its values, their characters and their nesting, aliases
+written out), so a hostile one is refused within seconds, never after exhausting the machine.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ SCHEMA_PATH = PROJECT_DIR / "schema" / "cluster.schema.json"
 DERIVED_KEYS = ("cluster_file", "base_dir")
 SETUP_SECONDS = 600  # what an aws machine may spend booting and installing before the job
 TEARDOWN_SECONDS = 600  # what collecting the results and destroying the stack may take
+
+# A real cluster file is under a few kB, with under a hundred values nested 3 deep. The values
+# and their characters are counted with aliases written out, which refuses alias bombs.
+MAX_FILE_BYTES = 1024 * 1024  # also the most characters the values may hold
+MAX_VALUES = 1000
+MAX_DEPTH = 32
+MAX_INTEGER_CHARS = 100  # longer integers cannot always be printed (Python's 4300-digit limit)
+SHOWN_CHARS = 200  # the most of one value, key or quoted text a message shows
 
 TOP_LEVEL = "(top level)"
 TYPE_NAMES = {
@@ -44,7 +54,75 @@ class ClusterConfigError(ValueError):
         super().__init__(f"{self.file}: invalid cluster file:\n" + "\n".join(self.problems))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _Refused(yaml.YAMLError):
+    """YAML that is valid but beyond what a cluster file may hold."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that also refuses duplicate keys, integers too long to print, and
+    more than MAX_VALUES values, MAX_FILE_BYTES characters or MAX_DEPTH levels of nesting."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.values = self.chars = self.depth = self.deepest = 0
+        self.sizes = {}  # an anchored node -> its (values, chars, levels)
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        at = _where(event.start_mark)
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            at = f"the alias *{cut(event.anchor)} at {at}"
+            if node not in self.sizes:  # its value is still open: the alias is inside it
+                raise _Refused(
+                    f"{at} is inside the value it names"
+                    " — an alias may only name a value that ends before it"
+                )
+            self._count(*self.sizes[node], at)
+            return node
+        start = (self.values, self.chars, self.deepest)
+        self.deepest = self.depth
+        self._count(1, len(event.value) if isinstance(event, yaml.ScalarEvent) else 0, 1, at)
+        self.depth += 1
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        if event.anchor is not None:
+            self.sizes[node] = (
+                self.values - start[0],
+                self.chars - start[1],
+                self.deepest - self.depth,
+            )
+        self.deepest = max(self.deepest, start[2])
+        return node
+
+    def _count(self, values, chars, levels, at):
+        """Count a value of ``values`` values, ``chars`` characters and ``levels`` levels."""
+        self.values += values
+        self.chars += chars
+        self.deepest = max(self.deepest, self.depth + levels)
+        for found, limit, what in (
+            (self.values, MAX_VALUES, "values"),
+            (self.chars, MAX_FILE_BYTES, "characters"),
+            (self.deepest, MAX_DEPTH, "levels of nesting"),
+        ):
+            if found > limit:
+                written = ", aliases written out" if self.sizes else ""
+                raise _Refused(
+                    f"more than {limit} {what}{written} (reached at {at})"
+                    f" — a cluster file may hold at most {limit} {what}"
+                )
+
+    def construct_object(self, node, deep=False):
+        if node.tag == "tag:yaml.org,2002:int" and len(node.value) > MAX_INTEGER_CHARS:
+            raise _Refused(
+                f"an integer of {len(node.value)} characters at {_where(node.start_mark)}"
+                f" — a cluster file's integers may have at most {MAX_INTEGER_CHARS}"
+            )
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as exc:  # e.g. the date 2020-13-01
+            raise yaml.constructor.ConstructorError(None, None, str(exc), node.start_mark) from None
+
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
@@ -55,7 +133,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 continue
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                    None, None, f"duplicate key {_show(key)}", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -70,19 +148,17 @@ def load_cluster_file(path, overrides=None) -> dict:
     """Read, validate and normalise a cluster file, with ``overrides`` (a mapping of sections,
     e.g. ``{"source": {"rows": 100}}``) merged in; raise ClusterConfigError on any mistake."""
     path = Path(os.path.abspath(os.path.expanduser(path)))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ClusterConfigError([f"{TOP_LEVEL}: cannot read the file — {reason}"], path) from None
-    loader = _UniqueKeyLoader(text)
+    text = _read(path)
+    loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)
+    except _Refused as exc:
+        raise ClusterConfigError([f"{TOP_LEVEL}: {exc}"], path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        where = f"{_where(mark)}: " if mark else ""
+        problem = cut(getattr(exc, "problem", None) or str(exc))
         problem = f"{TOP_LEVEL}: not valid YAML — {where}{problem}"
         raise ClusterConfigError([problem], path) from None
     finally:
@@ -91,8 +167,7 @@ def load_cluster_file(path, overrides=None) -> dict:
         problem = f"{TOP_LEVEL}: empty file — must be a mapping with a 'name'"
         raise ClusterConfigError([problem], path)
     if not isinstance(data, dict):
-        where = f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}"
-        problem = f"{TOP_LEVEL}: {_show(data)} — must be a mapping ({where})"
+        problem = f"{TOP_LEVEL}: {_show(data)} — must be a mapping ({_where(node.start_mark)})"
         raise ClusterConfigError([problem], path)
     if overrides:
         data = _merged(data, overrides)
@@ -103,6 +178,24 @@ def load_cluster_file(path, overrides=None) -> dict:
             raise ClusterConfigError(error.problems, label) from None
         return config
     return validate_config(data, path.parent, cluster_file=path)
+
+
+def _read(path: Path) -> str:
+    """The text of the file at ``path``, read only if it is at most MAX_FILE_BYTES."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = b"" if size > MAX_FILE_BYTES else handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:  # a file that has no size, such as a pipe
+            size = f"more than {MAX_FILE_BYTES}"
+        elif size <= MAX_FILE_BYTES:
+            return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ClusterConfigError([f"{TOP_LEVEL}: cannot read the file — {reason}"], path) from None
+    limit = f"at most {MAX_FILE_BYTES} bytes ({MAX_FILE_BYTES >> 20} MiB)"
+    problem = f"{TOP_LEVEL}: the file is {size} bytes — a cluster file may be {limit}"
+    raise ClusterConfigError([problem], path)
 
 
 def validate_config(data, base_dir, cluster_file=None) -> dict:
@@ -162,7 +255,7 @@ def _render(error) -> list[str]:
     elif "type" in error.schema or "enum" in error.schema:
         allowed = _describe(error.schema)
     else:
-        allowed = error.message
+        allowed = cut(error.message)
     return [f"{_field(path)}: {_show(error.instance)} — {allowed}"]
 
 
@@ -226,7 +319,10 @@ def _cross_field_problems(config, base_dir) -> list[str]:
             if type(port) is not int:
                 continue
             if port in first_use:
-                problems.append(f"ports.{field}: {port} — must differ from ports.{first_use[port]}")
+                problems.append(
+                    f"{_field(['ports', field])}: {port} — must differ from"
+                    f" {_field(['ports', first_use[port]])}"
+                )
             else:
                 first_use[port] = field
     provider = config.get("provider")
@@ -271,7 +367,8 @@ def _existing_file(section: dict, key: str, name: str, base_dir) -> list[str]:
     if os.path.isfile(section[key]):
         return []
     return [
-        f"{name}.{key}: {_show(given)} — must name an existing file (looked for {section[key]})"
+        f"{name}.{key}: {_show(given)} — must name an existing file"
+        f" (looked for {cut(section[key])})"
     ]
 
 
@@ -282,7 +379,8 @@ def _aws_problems(aws, job, base_dir) -> list[str]:
         try:
             network = ipaddress.ip_network(cidr)
         except ValueError as error:
-            problems.append(f"aws.ssh_cidr: {_show(cidr)} — must be a CIDR block ({error})")
+            reason = cut(str(error))
+            problems.append(f"aws.ssh_cidr: {_show(cidr)} — must be a CIDR block ({reason})")
         else:
             if network.prefixlen == 0:
                 problems.append(
@@ -313,12 +411,49 @@ def _field(path) -> str:
             text += f"[{part}]"
         else:
             text += f".{part}" if text else str(part)
-    return text or TOP_LEVEL
+    return cut(text) or TOP_LEVEL
+
+
+def _where(mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def cut(text: str) -> str:
+    """``text``, or its start and '...' in SHOWN_CHARS characters."""
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """``value`` as repr writes it, cut by ``cut``; only that much of it is ever written out,
+    so a huge or self-containing value costs no more than a small one."""
+    text = ""
+    for part in _repr_parts(value, set()):
+        text += part
+        if len(text) > SHOWN_CHARS:
+            break
+    return cut(text)
+
+
+def _repr_parts(value, open_ids):
+    brackets = {dict: "{}", list: "[]", tuple: "()", set: "{}", frozenset: "{}"}
+    kind = next((kind for kind in brackets if isinstance(value, kind)), None)
+    if kind is None or not value:
+        yield repr(value[: SHOWN_CHARS + 1]) if isinstance(value, str | bytes) else repr(value)
+        return
+    if id(value) in open_ids:
+        yield brackets[kind][0] + "..." + brackets[kind][1]
+        return
+    open_ids.add(id(value))
+    yield brackets[kind][0]
+    for index, item in enumerate(value.items() if kind is dict else value):
+        yield ", " if index else ""
+        if kind is dict:
+            yield from _repr_parts(item[0], open_ids)
+            yield ": "
+            item = item[1]
+        yield from _repr_parts(item, open_ids)
+    yield brackets[kind][1]
+    open_ids.discard(id(value))
 
 
 def _type_name(type_) -> str:

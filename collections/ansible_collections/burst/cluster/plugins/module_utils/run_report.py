@@ -13,6 +13,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     PROJECT_DIR,
     SETUP_SECONDS,
     TEARDOWN_SECONDS,
+    cut,
     longest_run_seconds,
 )
 from ansible_collections.burst.cluster.plugins.module_utils.stack_outputs import host_plan
@@ -77,14 +78,14 @@ def plan_comment(new, base=NOT_COMPARED, changes=None, failures=(), prices=None)
     lines = ["### burst plan for `{}`".format(new["name"]), ""]
     if base is NOT_COMPARED:
         lines += ["| | |", "| --- | --- |"]
-        lines += [f"| {field} | {value} |" for field, value in after.items()]
+        lines += [f"| {field} | {cut(value)} |" for field, value in after.items()]
     else:
         before = _describe(base) if isinstance(base, dict) else {}
         lines += ["| | before | after |", "| --- | --- | --- |"]
         for field, value in after.items():
             old = before.get(field, "—")
             mark = " **(changed)**" if before and old != value else ""
-            lines.append(f"| {field} | {old} | {value}{mark} |")
+            lines.append(f"| {field} | {cut(old)} | {cut(value)}{mark} |")
         if base is None:
             lines.append("\nThe cluster file is new.")
         elif isinstance(base, str):
@@ -109,7 +110,7 @@ def run_summary(config: dict, run_id: str, manifest: dict, failures=(), prices=N
     lines = [f"### burst run `{run_id}` of `{config['name']}`: {outcome}", ""]
     lines += ["| | |", "| --- | --- |"]
     for field, value in _describe(config).items():
-        lines.append(f"| {field} | {value} |")
+        lines.append(f"| {field} | {cut(value)} |")
     if manifest:
         balance = "balanced" if manifest.get("balanced") else "**not balanced**"
         lines.append(
@@ -124,7 +125,9 @@ def run_summary(config: dict, run_id: str, manifest: dict, failures=(), prices=N
         lines.append(f"| results.csv sha256 | `{manifest.get('results_sha256')}` |")
     else:
         lines.append("| rows | no manifest was collected |")
-    output = os.path.relpath(os.path.join(config["results"]["dir"], run_id), config["base_dir"])
+    output = cut(
+        os.path.relpath(os.path.join(config["results"]["dir"], run_id), config["base_dir"])
+    )
     partial = " (**partial**: the run stopped before the end of the input)"
     lines.append(f"| results | `{output}/`{partial if manifest.get('partial') else ''} |")
     if manifest.get("rows_rejected"):

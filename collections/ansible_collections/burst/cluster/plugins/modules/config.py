@@ -13,7 +13,11 @@ description:
   - Relative paths inside the file (O(path) of a C(file) source, C(results.dir)) are relative to
     the directory of the cluster file.
   - "On a mistake it fails with one line per problem, each naming the field, the value found and
-    what is allowed, for example C(job.slowness: -3 — must be an integer from 0 to 1000000)."
+    what is allowed, for example C(job.slowness: -3 — must be an integer from 0 to 1000000).
+    A message shows at most 200 characters of any value."
+  - The file is read within bounds, so a hostile one is refused within seconds; it may hold at
+    most 1 MiB, 1000 values and 32 levels of nesting, counted with YAML aliases written out,
+    and integers of at most 100 characters.
   - Runs on the controller only (it is an action plugin); it never connects to the target host.
 version_added: 0.1.0
 author: burst

@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO / "collections"))
 from ansible_collections.burst.cluster.plugins.module_utils import run_report  # noqa: E402
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
     SETUP_SECONDS,
+    SHOWN_CHARS,
     TEARDOWN_SECONDS,
     ClusterConfigError,
     longest_run_seconds,
@@ -138,6 +139,18 @@ def test_without_a_base_the_table_has_one_column(tmp_path):
     plan = run_report.plan_comment(local_config(tmp_path))
     assert "| | |\n| --- | --- |\n| provider | local |\n" in plan
     assert "before" not in plan and "Changed:" not in plan
+
+
+def test_long_values_are_cut_and_a_change_past_the_cut_still_marked(tmp_path):
+    url = "s3://bucket/" + "k" * 2000
+    before = local_config(tmp_path, source={"kind": "s3", "url": url + "a"})
+    after = local_config(tmp_path, source={"kind": "s3", "url": url + "b"})
+    plan = run_report.plan_comment(after, before)
+    old, new = rows(plan)["source"].split(" | ")
+    assert old == new.removesuffix(" **(changed)**") == f"s3 ({url})"[: SHOWN_CHARS - 3] + "..."
+    assert new.endswith("**(changed)**")
+    summary = run_report.run_summary(after, "run", {})
+    assert rows(summary)["source"] == old
 
 
 def test_resources_count_the_preview_operations(tmp_path):
