@@ -210,13 +210,19 @@ def _command(args) -> int:
     from classifier import sender
 
     if args.file:
-        payloads = sender.file_payloads(args.file, args.one_record_per_frame, args.max_frame_bytes)
+        rows = sender.file_payloads(args.file, args.one_record_per_frame, args.max_frame_bytes)
     elif args.s3:
-        payloads = sender.s3_payloads(args.s3, args.one_record_per_frame, args.max_frame_bytes)
+        rows = sender.s3_payloads(args.s3, args.one_record_per_frame, args.max_frame_bytes)
     else:
-        payloads = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
+        synthetic = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
+        rows = sender.Input(synthetic, {})
     return sender.run(
-        args.to, payloads, args.connect_timeout, tls.from_args(args), args.one_record_per_frame
+        args.to,
+        rows.payloads,
+        args.connect_timeout,
+        tls.from_args(args),
+        args.one_record_per_frame,
+        rows.identity,
     )
 
 

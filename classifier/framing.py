@@ -28,27 +28,31 @@ class PeerLost(ConnectionError):
 
 
 PEER_LOST_STATUS = 3
+TALLY = {"records": int, "bytes": int, "sha256": str}
+IDENTITY = {"file": str, "s3": str, "etag": str}  # which input it was: path, or URL and ETag
 
 
-def end_of_input(records: int, size: int, sha256: str) -> bytes:
+def end_of_input(records: int, size: int, sha256: str, **identity: str) -> bytes:
     """The end frame of burst's sender: END, then what it sent: records (the header
-    included), bytes and their SHA-256, for the source to check against what it took."""
-    return END + json.dumps({"records": records, "bytes": size, "sha256": sha256}).encode()
+    included), bytes and their SHA-256, for the source to check against what it took,
+    and which input they came from (``IDENTITY``)."""
+    said = {**identity, "records": records, "bytes": size, "sha256": sha256}
+    return END + json.dumps(said).encode()
 
 
 def tally(payload: bytes) -> dict | None:
-    """What an end frame of ``end_of_input`` says, or None if ``payload`` is not one."""
+    """What an end frame of ``end_of_input`` says, or None if ``payload`` is not one: every
+    key of ``TALLY``, any of ``IDENTITY``, nothing else, each of its type."""
     if not payload.startswith(END + b"{"):
         return None
     try:
         said = json.loads(payload[len(END) :])
     except ValueError:
         return None
-    if not isinstance(said, dict) or set(said) != {"records", "bytes", "sha256"}:
+    known = TALLY | IDENTITY
+    if not isinstance(said, dict) or not TALLY.keys() <= said.keys() <= known.keys():
         return None
-    if not all(type(said[key]) is int for key in ("records", "bytes")):
-        return None
-    return said if isinstance(said["sha256"], str) else None
+    return said if all(type(value) is known[key] for key, value in said.items()) else None
 
 
 def is_end(payload: bytes) -> bool:

@@ -1,13 +1,19 @@
 """The sender: reads the row source and streams it to the source port in frames.
 
 It ends with its tally of what it sent (records, bytes, SHA-256), which the source
-checks against what it took, so a run can succeed only on the sender's own rows.
+checks against what it took, so a run can succeed only on the sender's own rows, and
+which input they are. A file is read as it was when opened, an S3 object as its GET
+announced it; a change or a short read fails the sender before the end of the input.
 """
 
 import hashlib
 import logging
+import os
 import ssl
+import stat
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from classifier import framing, records, synthetic
 from classifier.tls import Tls
@@ -77,13 +83,110 @@ def _too_long(line: int, max_frame_bytes: int) -> ValueError:
     )
 
 
-def file_payloads(path: str, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES):
-    """The CSV file at ``path``, opened at once, so a missing file fails before connecting."""
-    stream = open(path, "rb")  # closed by _closing
-    return _closing(stream, stream_payloads(stream, one_per_frame, max_frame_bytes))
+@dataclass
+class Input:
+    """The payloads of a file or an S3 object, and which input it is, for the tally."""
+
+    payloads: Iterator[bytes]
+    identity: dict[str, str]
+
+    def __iter__(self):
+        return self.payloads
 
 
-def s3_payloads(url: str, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES):
+class PinnedFile:
+    """A file read up to the size it had when it was opened. A change meanwhile (it grew,
+    shrank, was rewritten, replaced or removed) is an OSError naming it, raised by the read
+    that sees it: at the latest the one at the end, before a torn last record is sent."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._stream = open(path, "rb")  # noqa: SIM115
+        self._opened = os.fstat(self._stream.fileno())
+        self._left = self._opened.st_size
+        if not stat.S_ISREG(self._opened.st_mode):
+            self._stream.close()
+            raise OSError(f"{path} is not a regular file, whose size can be checked as it is sent")
+
+    def read(self, size: int) -> bytes:
+        data = self._stream.read(min(size, self._left))
+        self._left -= len(data)
+        if problem := self._change(ended=not data):
+            raise OSError(f"{self.path} changed while it was being sent: {problem}")
+        return data
+
+    def _change(self, ended: bool) -> str | None:
+        was, now = self._opened, os.fstat(self._stream.fileno())
+        if now.st_size != was.st_size:
+            change = now.st_size - was.st_size
+            how = f"grew by {change}" if change > 0 else f"shrank by {-change}"
+            return f"{was.st_size} bytes when opened, {now.st_size} now (it {how} bytes)"
+        if now.st_mtime_ns != was.st_mtime_ns:
+            return f"it was rewritten (the same {was.st_size} bytes, modified since it was opened)"
+        if not ended:
+            return None
+        if self._left:
+            return f"it ended after {was.st_size - self._left} of its {was.st_size} bytes"
+        if self._stream.read(1):
+            return f"it holds more than the {was.st_size} bytes it had when opened"
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return "it was removed"
+        if (named.st_dev, named.st_ino) != (was.st_dev, was.st_ino):
+            return "it was replaced by another file"
+        return None
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class S3Object:
+    """An S3 object's body, which must be as long as the ContentLength of its GET: S3 serves
+    one version of the object per GET, so that many bytes are the ETag's version whole."""
+
+    def __init__(self, url: str, got: dict):
+        self.url, self._body = url, got["Body"]
+        self.size, self.etag = got["ContentLength"], got["ETag"].strip('"')
+        self._read = 0
+
+    def read(self, size: int) -> bytes:
+        from botocore.exceptions import BotoCoreError, IncompleteReadError
+
+        try:
+            data = self._body.read(size)
+        except IncompleteReadError:  # botocore's own check of the length
+            raise OSError(self._short("")) from None
+        except BotoCoreError as error:
+            raise OSError(self._short(f": {error}")) from None
+        self._read += len(data)
+        if not data and self._read != self.size:
+            raise OSError(self._short(""))
+        return data
+
+    def _short(self, cause: str) -> str:
+        return (
+            f"{self.url} (ETag {self.etag}): the download ended after {self._read} of the"
+            f" object's {self.size} bytes{cause}"
+        )
+
+    def close(self) -> None:
+        self._body.close()
+
+
+def file_payloads(
+    path: str, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES
+) -> Input:
+    """The CSV file at ``path``, opened at once, so a missing file fails before connecting,
+    and read as it was then (``PinnedFile``)."""
+    stream = PinnedFile(path)  # closed by _closing
+    payloads = stream_payloads(stream, one_per_frame, max_frame_bytes)
+    return Input(_closing(stream, payloads), {"file": os.path.abspath(path)})
+
+
+def s3_payloads(
+    url: str, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES
+) -> Input:
     """The object at ``s3://bucket/key``, streamed as it downloads, never held whole.
 
     The object is opened at once, so a missing one fails before the sender connects.
@@ -94,10 +197,12 @@ def s3_payloads(url: str, one_per_frame: bool, max_frame_bytes: int = framing.MA
 
     bucket, _, key = url.removeprefix("s3://").partition("/")
     try:
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        got = boto3.client("s3").get_object(Bucket=bucket, Key=key)
     except (BotoCoreError, ClientError) as error:
         raise OSError(f"cannot read {url}: {error}") from None
-    return _closing(body, stream_payloads(body, one_per_frame, max_frame_bytes))
+    stream = S3Object(url, got)
+    payloads = stream_payloads(stream, one_per_frame, max_frame_bytes)
+    return Input(_closing(stream, payloads), {"s3": url, "etag": stream.etag})
 
 
 def _closing(stream, payloads):
@@ -117,10 +222,11 @@ def run(
     connect_timeout: float = 60,
     tls: Tls | None = None,
     one_record_per_frame: bool = False,
+    identity: dict[str, str] | None = None,
 ) -> int:
-    """Send every payload, then the end frame with the tally; return once the source answers
-    END, which it does when it has taken every frame and found the tally right: a sender the
-    source refused, or that stopped reading, fails."""
+    """Send every payload, then the end frame with the tally and the input's ``identity``;
+    return once the source answers END, which it does when it has taken every frame and
+    found the tally right: a sender the source refused, or that stopped reading, fails."""
     sock = framing.connect(to, connect_timeout, tls.client_context() if tls else None)
     log.info("connected to the source at %s:%d%s", *to, " over TLS" if tls else "")
     started = time.monotonic()
@@ -136,9 +242,8 @@ def run(
                 frames += 1
                 sent += len(payload)
                 sent_records += 1 if one_record_per_frame else records.count_whole(payload)
-            stream.write(
-                framing.encode(framing.end_of_input(sent_records, sent, digest.hexdigest()))
-            )
+            tally = framing.end_of_input(sent_records, sent, digest.hexdigest(), **(identity or {}))
+            stream.write(framing.encode(tally))
             stream.flush()
             answer = framing.FrameReader(sock, len(framing.END)).read()
     except (ConnectionError, ssl.SSLError) as error:  # a reset, a TLS alert, a frame not END

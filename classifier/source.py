@@ -212,7 +212,7 @@ def tally_problem(said: dict | None, took: dict, required: bool) -> str | None:
     """Why the sender's tally of what it sent does not match what the source took."""
     if said is None:
         return "the sender sent no tally of its rows (records, bytes, sha256)" if required else None
-    if said == took:
+    if {key: said[key] for key in took} == took:
         return None
     return (
         f"the sender sent {said['records']} records ({said['bytes']} bytes, sha256"
@@ -300,7 +300,8 @@ def _serve(
         "bytes": taken_bytes,
         "sha256": digest.hexdigest(),
     }
-    if problem := tally_problem(framing.tally(end), took, tally_required):
+    said = framing.tally(end)
+    if problem := tally_problem(said, took, tally_required):
         raise RunError(problem)
     with suppress(OSError):  # tells the sender that every frame was taken
         senders.connection.sendall(framing.encode(framing.END))
@@ -318,7 +319,7 @@ def _serve(
                 input_started_at=started_at,
                 classifier=job.classifier,
                 slowness=job.slowness,
-                input=dict(took, tallied=framing.tally(end) is not None),
+                input={**(said or {}), **took, "tallied": said is not None},
             )
         )
     )

@@ -347,3 +347,16 @@ def test_a_byte_order_mark_is_not_part_of_the_header():
     cut = [*batcher.feed(b'\xef\xbb\xbf"a\nb",X\n1,2\n'), *batcher.finish()]
     assert batcher.header == b'"a\nb",X\n'
     assert [(batch.first_line, batch.records) for batch in cut] == [(3, 1)]
+
+
+TOOK = {"records": 41, "bytes": 1206, "sha256": "ab" * 32}
+
+
+def test_the_tally_is_checked_on_records_bytes_and_sha256_whatever_input_it_names():
+    named = {**TOOK, "s3": "s3://rows/input.csv", "etag": "0123abcd"}
+    assert source.tally_problem(named, TOOK, required=True) is None
+    problem = source.tally_problem({**named, "records": 40}, TOOK, required=True)
+    assert problem.startswith("the sender sent 40 records (1206 bytes, sha256 ababab")
+    assert "but the source took 41" in problem
+    assert source.tally_problem(None, TOOK, required=False) is None
+    assert "no tally" in source.tally_problem(None, TOOK, required=True)

@@ -1,5 +1,6 @@
 """Frames on a real socket pair: 4-byte big-endian length, then the payload; END ends the input."""
 
+import json
 import random
 import socket
 import struct
@@ -196,3 +197,55 @@ def test_parse_address_rejects_port_out_of_range(text):
     """BUG: ports above 65535 pass; the failure only comes later, from bind() or connect()."""
     with pytest.raises(ValueError):
         framing.parse_address(text)
+
+
+SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [{}, {"file": "/data/rows.csv"}, {"s3": "s3://rows/in.csv", "etag": "9b2cf535f27731c9"}],
+    ids=["none", "file", "s3"],
+)
+def test_the_end_frame_carries_the_tally_and_the_inputs_identity(identity):
+    frame = framing.end_of_input(41, 1234, SHA, **identity)
+    assert frame.startswith(framing.END)
+    assert framing.tally(frame) == {"records": 41, "bytes": 1234, "sha256": SHA, **identity}
+    assert framing.is_end(frame)
+
+
+def test_a_tally_without_an_identity_is_still_read():
+    """A sender from before the identity was tallied."""
+    frame = framing.END + b'{"records": 2, "bytes": 10, "sha256": "%s"}' % SHA.encode()
+    assert framing.tally(frame) == {"records": 2, "bytes": 10, "sha256": SHA}
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        {"bytes": 10, "sha256": SHA},  # a required key missing
+        {"records": 2, "bytes": 10, "sha256": SHA, "rows": 2},  # a key it does not know
+        {"records": 2, "bytes": "10", "sha256": SHA},
+        {"records": True, "bytes": 10, "sha256": SHA},
+        {"records": 2, "bytes": 10, "sha256": None},
+        {"records": 2, "bytes": 10, "sha256": SHA, "file": 7},
+        {"records": 2, "bytes": 10, "sha256": SHA, "s3": ["s3://a/b"]},
+        {"records": 2, "bytes": 10, "sha256": SHA, "etag": None},
+        [2, 10, SHA],
+    ],
+    ids=[
+        "no-records",
+        "unknown-key",
+        "bytes-text",
+        "records-bool",
+        "sha256-null",
+        "file-number",
+        "s3-list",
+        "etag-null",
+        "a-list",
+    ],
+)
+def test_anything_else_after_end_is_no_tally(said):
+    frame = framing.END + json.dumps(said).encode()
+    assert framing.tally(frame) is None
+    assert not framing.is_end(frame)

@@ -24,7 +24,7 @@ def test_the_object_arrives_whole_in_record_sized_payloads(s3):
 
 def test_the_first_rows_go_before_the_object_is_read(s3):
     body = put_rows(s3, 60_000)
-    payloads = sender.s3_payloads("s3://rows/in/rows.csv", one_per_frame=False)
+    payloads = sender.s3_payloads("s3://rows/in/rows.csv", one_per_frame=False).payloads
     first = next(payloads)
     assert len(first) <= sender.READ_BYTES < len(body)
     assert body.startswith(first)
