@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from classifier import framing, tls, watchdog
+from classifier import framing, records, tls, watchdog
 
 DEFAULT_CLASSIFIER = "classifier.black_box:classify"
 
@@ -125,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
             default=framing.MAX_FRAME_BYTES,
             help="the largest frame to send or accept (job.max_frame_bytes)",
         )
+    for command in (source, send):
+        command.add_argument(
+            "--max-columns",
+            type=int,
+            default=records.MAX_COLUMNS,
+            help="the most columns a header may have (job.max_columns)",
+        )
     for command in (receive, source):
         command.add_argument(
             "--first-frame-timeout",
@@ -203,6 +210,7 @@ def _command(args) -> int:
             args.max_rejects,
             args.max_frame_bytes,
             args.first_frame_timeout,
+            args.max_columns,
         )
         return source.run(
             args.listen, args.scheduler, args.sink, job, args.connect_timeout, tls.from_args(args)
@@ -210,9 +218,13 @@ def _command(args) -> int:
     from classifier import sender
 
     if args.file:
-        rows = sender.file_payloads(args.file, args.one_record_per_frame, args.max_frame_bytes)
+        rows = sender.file_payloads(
+            args.file, args.one_record_per_frame, args.max_frame_bytes, args.max_columns
+        )
     elif args.s3:
-        rows = sender.s3_payloads(args.s3, args.one_record_per_frame, args.max_frame_bytes)
+        rows = sender.s3_payloads(
+            args.s3, args.one_record_per_frame, args.max_frame_bytes, args.max_columns
+        )
     else:
         synthetic = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
         rows = sender.Input(synthetic, {})

@@ -65,8 +65,8 @@ def load_classifier(path: str):
 
 def results_header(header: bytes) -> bytes:
     """The results' header row: the input's columns and the classification."""
-    frame = pd.read_csv(io.BytesIO(header), nrows=0, **READ_OPTIONS)
-    frame[RESULT_COLUMN] = []
+    frame = pd.read_csv(io.BytesIO(header), nrows=0, index_col=READ_OPTIONS["index_col"])
+    frame = frame.reindex(columns=[*frame.columns, RESULT_COLUMN])
     return frame.to_csv(lineterminator="\n").encode()
 
 

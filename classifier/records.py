@@ -20,6 +20,26 @@ _SENTINEL = "\0end\n"
 csv.field_size_limit(2**31 - 1)  # a record may be as long as a frame; pandas has no such limit
 
 
+MAX_COLUMNS = 16384  # job.max_columns' default in the schema
+
+
+def columns_problem(data: bytes, max_columns: int = MAX_COLUMNS) -> str | None:
+    """Why the header, the first record of ``data``, has too many columns (None if it has
+    not); counted before anything is built per column, in time linear in its size."""
+    found = ends(data)
+    header = data[: int(found[0])] if len(found) else data
+    fields = fields_per_record(header)
+    if fields is not None:
+        columns = int(fields[0])
+    elif header.count(b",") + 1 <= max_columns:  # no more than the commas, quoted or not
+        return None
+    else:
+        columns = len(next(csv.reader([header.decode("latin-1")]), []))
+    if columns <= max_columns:
+        return None
+    return f"the header has {columns} columns, more than job.max_columns ({max_columns})"
+
+
 def header_problem(data: bytes) -> str | None:
     """Why the first line of ``data`` cannot be a CSV header (None if it can)."""
     header = data.split(NEWLINE, 1)[0]

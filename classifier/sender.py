@@ -24,12 +24,18 @@ FRAME_ROWS = 500
 SEND_BUFFER_BYTES = 64 * 1024  # small frames go out together; a larger one goes out at once
 
 
-def stream_payloads(stream, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES):
+def stream_payloads(
+    stream,
+    one_per_frame: bool,
+    max_frame_bytes: int = framing.MAX_FRAME_BYTES,
+    max_columns: int = records.MAX_COLUMNS,
+):
     """Whole records from a binary stream of CSV, about a read buffer at a time (or one by one),
     each payload at most ``max_frame_bytes``.
 
-    A record longer than that (an unclosed quote makes the rest of the input one record)
-    stops the stream with a ValueError that names its line.
+    A record longer than that (an unclosed quote makes the rest of the input one record),
+    or a header of more than ``max_columns`` columns, stops the stream with a ValueError
+    that names its line.
     """
     rest, line, started = b"", 1, False
     while chunk := stream.read(READ_BYTES):
@@ -43,12 +49,12 @@ def stream_payloads(stream, one_per_frame: bool, max_frame_bytes: int = framing.
         if not end and len(data) > max_frame_bytes:
             raise _too_long(line, max_frame_bytes)
         if line == 1 and end:
-            _check_header(data)
+            _check_header(data, max_columns)
         yield from _payloads(data[:end], one_per_frame, max_frame_bytes, line)
         rest, line = data[end:], line + data.count(b"\n", 0, end)
     if rest:
         if line == 1:
-            _check_header(rest)
+            _check_header(rest, max_columns)
         if len(rest) > max_frame_bytes:
             raise _too_long(line, max_frame_bytes)
         yield rest
@@ -71,8 +77,8 @@ def _payloads(whole: bytes, one_per_frame: bool, max_frame_bytes: int, line: int
     yield whole[piece:]
 
 
-def _check_header(data: bytes) -> None:
-    if problem := records.header_problem(data):
+def _check_header(data: bytes, max_columns: int) -> None:
+    if problem := records.header_problem(data) or records.columns_problem(data, max_columns):
         raise ValueError(f"line 1: {problem}")
 
 
@@ -175,17 +181,23 @@ class S3Object:
 
 
 def file_payloads(
-    path: str, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES
+    path: str,
+    one_per_frame: bool,
+    max_frame_bytes: int = framing.MAX_FRAME_BYTES,
+    max_columns: int = records.MAX_COLUMNS,
 ) -> Input:
     """The CSV file at ``path``, opened at once, so a missing file fails before connecting,
     and read as it was then (``PinnedFile``)."""
     stream = PinnedFile(path)  # closed by _closing
-    payloads = stream_payloads(stream, one_per_frame, max_frame_bytes)
+    payloads = stream_payloads(stream, one_per_frame, max_frame_bytes, max_columns)
     return Input(_closing(stream, payloads), {"file": os.path.abspath(path)})
 
 
 def s3_payloads(
-    url: str, one_per_frame: bool, max_frame_bytes: int = framing.MAX_FRAME_BYTES
+    url: str,
+    one_per_frame: bool,
+    max_frame_bytes: int = framing.MAX_FRAME_BYTES,
+    max_columns: int = records.MAX_COLUMNS,
 ) -> Input:
     """The object at ``s3://bucket/key``, streamed as it downloads, never held whole.
 
@@ -201,7 +213,7 @@ def s3_payloads(
     except (BotoCoreError, ClientError) as error:
         raise OSError(f"cannot read {url}: {error}") from None
     stream = S3Object(url, got)
-    payloads = stream_payloads(stream, one_per_frame, max_frame_bytes)
+    payloads = stream_payloads(stream, one_per_frame, max_frame_bytes, max_columns)
     return Input(_closing(stream, payloads), {"s3": url, "etag": stream.etag})
 
 

@@ -39,8 +39,8 @@ class Batcher:
 
     GATHER_BYTES = 256 * 1024
 
-    def __init__(self, batch_rows: int):
-        self.batch_rows = batch_rows
+    def __init__(self, batch_rows: int, max_columns: int = records.MAX_COLUMNS):
+        self.batch_rows, self.max_columns = batch_rows, max_columns
         self.header: bytes | None = None
         self.rows_in = 0
         self._gathered: list[bytes] = []
@@ -84,6 +84,8 @@ class Batcher:
     def _cut(self, data: bytes, ends):
         start = taken = 0
         if self.header is None:
+            if problem := records.columns_problem(data[: ends[0]], self.max_columns):
+                raise RunError(f"line 1: {problem}")
             self.header, start, taken = data[: ends[0]], int(ends[0]), 1
             self._next_line = 1 + self.header.count(b"\n")
         while len(ends) - taken >= self.batch_rows - self._pending_records:
@@ -131,6 +133,7 @@ class Job:
     max_rejects: float | None = None  # a count of rows, or below 1 a fraction of the rows in
     max_frame_bytes: int = framing.MAX_FRAME_BYTES
     first_frame_timeout: float = 30
+    max_columns: int = records.MAX_COLUMNS
 
     def rejects_problem(self, rejected: int, rows_in: int | None) -> str | None:
         """Why ``rejected`` rows are too many: a count is checked as rows come back, a
@@ -238,7 +241,7 @@ def _serve(
     log.info("%d workers ready", job.workers)
     started_at = time.time()
     receiver.sendall(framing.encode(link.summary(input_started_at=started_at)))
-    batcher = Batcher(job.batch_rows)
+    batcher = Batcher(job.batch_rows, job.max_columns)
     in_flight: deque = deque()
     sent = {"rows_out": 0, "rejected": 0, "header": False}
 

@@ -50,6 +50,7 @@ DEFAULTS = {
         "max_rejects": None,
         "on_error": "fail",
         "max_frame_bytes": 64 * 1024 * 1024,
+        "max_columns": 16384,
     },
 }
 
@@ -238,6 +239,12 @@ INVALID = [
         "job.on_error",
         ["'skip'", "must be one of: fail, reject"],
         id="bad-on-error",
+    ),
+    pytest.param(
+        "name: x\njob: {max_columns: 0}\n",
+        "job.max_columns",
+        ["0", "from 1 to 1048576"],
+        id="no-columns",
     ),
     pytest.param(
         "name: x\njob: {max_frame_bytes: 100}\n",
@@ -750,3 +757,11 @@ def test_aws_section_gets_its_defaults_and_a_state_beside_the_file(tmp_path):
         "keep_stack": False,
     }
     assert recheck(config) == config
+
+
+def test_the_apps_column_limit_is_the_schemas_default():
+    """The app runs on hosts without the schema; its own default must be the schema's."""
+    from classifier import records
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["properties"]["job"]["properties"]["max_columns"]["default"] == records.MAX_COLUMNS
