@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from classifier import framing, records, tls, watchdog
+from classifier import framing, records, stalls, tls, watchdog
 
 DEFAULT_CLASSIFIER = "classifier.black_box:classify"
 
@@ -38,6 +38,16 @@ def _max_rejects(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected a whole number of rows or a fraction below 1, got {text!r}"
         )
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
     return value
 
 
@@ -96,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
         "--max-rejects",
         type=_max_rejects,
         help="fail the run past this many rejected rows (below 1: a fraction of the rows in)",
+    )
+    source.add_argument(
+        "--stall-timeout",
+        type=_seconds,
+        default=stalls.TIMEOUT,
+        help="seconds without a finished batch after which a worker that holds one and has"
+        " sent no heartbeat as long is removed (job.stall_timeout)",
     )
 
     for role in ("scheduler", "worker"):
@@ -211,6 +228,7 @@ def _command(args) -> int:
             args.max_frame_bytes,
             args.first_frame_timeout,
             args.max_columns,
+            args.stall_timeout,
         )
         return source.run(
             args.listen, args.scheduler, args.sink, job, args.connect_timeout, tls.from_args(args)

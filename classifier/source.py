@@ -18,7 +18,7 @@ import dask
 import numpy as np
 from distributed import Client, wait
 
-from classifier import batches, dask_cluster, framing, gate, link, records
+from classifier import batches, dask_cluster, framing, gate, link, records, stalls
 from classifier.tls import Tls
 
 log = logging.getLogger("burst.source")
@@ -134,6 +134,7 @@ class Job:
     max_frame_bytes: int = framing.MAX_FRAME_BYTES
     first_frame_timeout: float = 30
     max_columns: int = records.MAX_COLUMNS
+    stall_timeout: float = stalls.TIMEOUT
 
     def rejects_problem(self, rejected: int, rows_in: int | None) -> str | None:
         """Why ``rejected`` rows are too many: a count is checked as rows come back, a
@@ -186,8 +187,19 @@ def run(
             with (
                 dask.config.set(dask_cluster.SETTINGS),
                 Client(address, security=security, timeout=connect_timeout) as client,
+                stalls.StallWatch(client, job.stall_timeout) as watch,
             ):
-                return _serve(senders, receiver, client, job, connect_timeout, tls is not None)
+                try:
+                    return _serve(
+                        senders, receiver, client, watch, job, connect_timeout, tls is not None
+                    )
+                except Exception:
+                    if not watch.failure:
+                        raise
+                    with suppress(OSError):
+                        stalled = link.summary(stalled_workers=watch.removed)
+                        receiver.sendall(framing.encode(stalled))
+                    raise RunError(watch.failure) from None
         except Exception as error:
             log.error("source failed: %s", error)
             with suppress(OSError):
@@ -234,7 +246,13 @@ def _sender_frames(first: bytes, reader: framing.FrameReader):
 
 
 def _serve(
-    senders: gate.Gate, receiver, client, job: Job, connect_timeout: float, tally_required: bool
+    senders: gate.Gate,
+    receiver,
+    client,
+    watch: stalls.StallWatch,
+    job: Job,
+    connect_timeout: float,
+    tally_required: bool,
 ) -> int:
     _, first, reader = senders.take()
     client.wait_for_workers(job.workers, timeout=connect_timeout)
@@ -243,10 +261,12 @@ def _serve(
     receiver.sendall(framing.encode(link.summary(input_started_at=started_at)))
     batcher = Batcher(job.batch_rows, job.max_columns)
     in_flight: deque = deque()
-    sent = {"rows_out": 0, "rejected": 0, "header": False}
+    sent = {"rows_out": 0, "rejected": 0, "header": False, "stalled": 0}
 
     def forward(future) -> None:
         result: batches.BatchResult = future.result()
+        watch.forget(future)
+        tell_stalls()
         if result.rejects:
             receiver.sendall(framing.encode(link.rejects(result.rejects)))
             sent["rejected"] += len(result.rejects)
@@ -255,6 +275,12 @@ def _serve(
         if problem := job.rejects_problem(sent["rejected"], None):
             raise RunError(problem)
 
+    def tell_stalls() -> None:
+        removed = list(watch.removed)
+        if len(removed) > sent["stalled"]:
+            receiver.sendall(framing.encode(link.summary(stalled_workers=removed)))
+            sent["stalled"] = len(removed)
+
     def send_header() -> None:
         if not sent["header"]:
             receiver.sendall(framing.encode(link.HEADER + batches.results_header(batcher.header)))
@@ -262,11 +288,11 @@ def _serve(
 
     def submit(batch) -> None:
         send_header()
-        in_flight.append(
-            client.submit(
-                batches.process, batch, job.classifier, job.slowness, job.on_error, pure=False
-            )
+        future = client.submit(
+            batches.process, batch, job.classifier, job.slowness, job.on_error, pure=False
         )
+        watch.track(future)
+        in_flight.append(future)
         settle()
 
     def settle() -> None:
@@ -323,6 +349,7 @@ def _serve(
                 classifier=job.classifier,
                 slowness=job.slowness,
                 input={**(said or {}), **took, "tallied": said is not None},
+                stalled_workers=list(watch.removed),
             )
         )
     )

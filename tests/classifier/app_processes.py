@@ -1,5 +1,6 @@
 """Processes a test starts with ``python -m …``, each in a process group of its own."""
 
+import json
 import os
 import signal
 import subprocess
@@ -56,6 +57,37 @@ class Processes:
             *source_args,
         )
         return receiver, source, source_port
+
+    def start_cluster(self, workers: list[str], *flags: str) -> str:
+        """burst's Dask scheduler and one worker process (with its nanny) per name in
+        ``workers``, on 127.0.0.1 with ``flags`` (e.g. TLS); the scheduler's address."""
+        scheduler_file = self.logs / "scheduler.json"
+        scheduler = self.start(
+            "scheduler",
+            *("classifier", "scheduler", "--host", "127.0.0.1", "--port", "0"),
+            *("--scheduler-file", str(scheduler_file), "--dashboard-address", "127.0.0.1:0"),
+            *flags,
+        )
+        # Port 0 and the scheduler file: a port picked beforehand could be taken meanwhile.
+        address, deadline = None, time.monotonic() + self.default_wait
+        while address is None and time.monotonic() < deadline:
+            if scheduler.poll() is not None:
+                pytest.fail(f"the scheduler exited; its log:\n{self.log('scheduler')}")
+            try:
+                address = json.loads(scheduler_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        assert address, f"no scheduler address in time:\n{self.log('scheduler')}"
+        for name in workers:
+            self.start(
+                name,
+                *("classifier", "worker", address, "--nworkers", "1", "--nthreads", "1"),
+                *("--host", "127.0.0.1", "--name", name, "--no-dashboard"),
+                *("--dashboard-address", "127.0.0.1:0", "--death-timeout", "60"),
+                *("--local-directory", str(self.logs / "worker-space")),
+                *flags,
+            )
+        return address
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]

@@ -82,58 +82,9 @@ def tls_cluster(tmp_path_factory):
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env[marker.split("=")[0]] = marker.split("=")[1]
     processes = Processes(base, env, WAIT)
-    scheduler_file = base / "scheduler.json"
     try:
-        # Port 0 and the scheduler file: a port picked beforehand could be taken meanwhile.
-        scheduler = processes.start(
-            "scheduler",
-            "classifier",
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--scheduler-file",
-            str(scheduler_file),
-            "--protocol",
-            "tls",
-            "--dashboard-address",
-            "127.0.0.1:0",
-            *_tls_flags(run),
-        )
-        address, deadline = None, time.monotonic() + WAIT
-        while address is None and time.monotonic() < deadline:
-            if scheduler.poll() is not None:
-                pytest.fail(f"the scheduler exited; its log:\n{processes.log('scheduler')}")
-            try:
-                address = json.loads(scheduler_file.read_text())["address"]
-            except (OSError, ValueError, KeyError):
-                time.sleep(0.1)
-        assert address, f"no scheduler address in {WAIT} s:\n{processes.log('scheduler')}"
+        address = processes.start_cluster(["tls-0", "tls-1"], "--protocol", "tls", *_tls_flags(run))
         port = int(address.rsplit(":", 1)[1])
-        for number in range(2):
-            processes.start(
-                f"worker-{number}",
-                "classifier",
-                "worker",
-                address,
-                "--nworkers",
-                "1",
-                "--nthreads",
-                "1",
-                "--host",
-                "127.0.0.1",
-                "--protocol",
-                "tls",
-                "--name",
-                f"tls-{number}",
-                "--no-dashboard",
-                "--dashboard-address",
-                "127.0.0.1:0",
-                "--death-timeout",
-                "60",
-                *_tls_flags(run),
-            )
         security = _security(run["ca_file"], run["cert_file"], run["key_file"])
         with Client(address, security=security, timeout=WAIT) as client:
             try:
@@ -147,7 +98,6 @@ def tls_cluster(tmp_path_factory):
                 "other": other,
                 "client": client,
                 "processes": processes,
-                "scheduler": scheduler,
                 "marker": marker,
                 "env": env,
             }

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 from conftest import BIN, REPO, ansible, ansible_env, cluster_file
@@ -85,8 +86,23 @@ def start_site(path, state_dir, *extra, **env):
     )
 
 
-def kill_when_rows_flow(workdirs, host, component, deadline=240):
-    """SIGKILL ``component``'s process group on ``host`` once the receiver has rows out.
+def kill_group(pid):
+    os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def freeze_worker(pid):
+    """SIGSTOP the Dask worker process that the nanny ``pid`` runs (its child)."""
+    threads = Path(f"/proc/{pid}/task").iterdir()
+    for child in [c for thread in threads for c in (thread / "children").read_text().split()]:
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+            os.kill(int(child), signal.SIGSTOP)
+            return
+    raise AssertionError(f"no worker process under the nanny {pid}")
+
+
+def fault_when_rows_flow(workdirs, host, component, fault=kill_group, deadline=240):
+    """``fault(pid)`` (SIGKILL its process group) on ``component`` on ``host`` once the
+    receiver has rows out; the rows out then.
 
     ``workdirs`` holds each host's work directory; every host shares this file system
     and process table, whether it is this machine or a network namespace.
@@ -101,8 +117,7 @@ def kill_when_rows_flow(workdirs, host, component, deadline=240):
                 continue
             pidfiles = list(runs.glob(f"*/{component}.pid"))
             if rows_out >= 400 and pidfiles:
-                pid = int(pidfiles[0].read_text())
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
+                fault(int(pidfiles[0].read_text()))
                 return rows_out
         time.sleep(0.05)
     raise AssertionError(f"no rows flowed within {deadline} s")
@@ -110,16 +125,23 @@ def kill_when_rows_flow(workdirs, host, component, deadline=240):
 
 def run_with_fault(tmp_path, state_dir, host, component, workdirs=None, *extra, **env):
     """Run site.yml on a local cluster file (or a static one: ``extra``, ``env`` and its
-    ``workdirs``), killing ``component`` on ``host`` mid-run; return (status, output)."""
+    ``workdirs``), with ``fault`` (default: SIGKILL) on ``component`` on ``host`` mid-run;
+    return (status, output)."""
+    fault = env.pop("fault", kill_group)
     config = {
         "source": {"kind": "synthetic", "rows": FAULT_ROWS, "seed": FAULT_SEED},
-        "job": {"slowness": FAULT_SLOWNESS, "batch_rows": 100, "timeout": 120},
+        "job": {
+            "slowness": FAULT_SLOWNESS,
+            "batch_rows": 100,
+            "timeout": 120,
+            **env.pop("job", {}),
+        },
         **env.pop("overrides", {}),
     }
     path = cluster_file(tmp_path, **config)
     site = start_site(path, state_dir, *extra, **env)
     try:
-        rows_out = kill_when_rows_flow(workdirs or state_dir / "hosts", host, component)
+        rows_out = fault_when_rows_flow(workdirs or state_dir / "hosts", host, component, fault)
         output, _ = site.communicate(timeout=300)
     finally:
         if site.poll() is None:

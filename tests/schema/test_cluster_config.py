@@ -47,6 +47,7 @@ DEFAULTS = {
         "batch_rows": 200,
         "max_in_flight": 0,
         "timeout": 3600,
+        "stall_timeout": 30,
         "max_rejects": None,
         "on_error": "fail",
         "max_frame_bytes": 64 * 1024 * 1024,
@@ -155,6 +156,17 @@ def test_partial_sections_are_completed_and_values_kept(tmp_path):
     assert config["source"] == {"kind": "synthetic", "rows": 5, "seed": 0}
 
 
+def test_the_sources_command_line_defaults_are_the_schemas():
+    """The app is installed without the schema: a source started by hand runs as the loader's
+    defaults say."""
+    from classifier.__main__ import _parser
+
+    argv = ["source", "--listen", "127.0.0.1:1", "--scheduler", "x", "--sink", "127.0.0.1:2"]
+    args = vars(_parser().parse_args(argv))
+    for key in DEFAULTS["job"].keys() - {"max_in_flight", "timeout"}:  # the roles work these out
+        assert args[key] == DEFAULTS["job"][key], key
+
+
 @pytest.mark.parametrize("limit", [0, 100, 0.01, 1.0])
 def test_max_rejects_takes_a_count_or_a_fraction(tmp_path, limit):
     config = load_cluster_file(write(tmp_path, f"name: x\njob: {{max_rejects: {limit}}}\n"))
@@ -245,6 +257,18 @@ INVALID = [
         "job.max_columns",
         ["0", "from 1 to 1048576"],
         id="no-columns",
+    ),
+    pytest.param(
+        "name: x\njob: {stall_timeout: 0}\n",
+        "job.stall_timeout",
+        ["0", "must be an integer from 1 to 86400"],
+        id="stall-timeout-zero",
+    ),
+    pytest.param(
+        "name: x\njob: {stall_timeout: 30s}\n",
+        "job.stall_timeout",
+        ["'30s'", "must be an integer"],
+        id="stall-timeout-as-text",
     ),
     pytest.param(
         "name: x\njob: {max_frame_bytes: 100}\n",
@@ -758,10 +782,3 @@ def test_aws_section_gets_its_defaults_and_a_state_beside_the_file(tmp_path):
     }
     assert recheck(config) == config
 
-
-def test_the_apps_column_limit_is_the_schemas_default():
-    """The app runs on hosts without the schema; its own default must be the schema's."""
-    from classifier import records
-
-    schema = json.loads(SCHEMA_PATH.read_text())
-    assert schema["properties"]["job"]["properties"]["max_columns"]["default"] == records.MAX_COLUMNS

@@ -44,13 +44,14 @@ def group_members(pgid: int) -> list[int]:
 
 def stop_groups(pgids: list[int], grace: float) -> list[int]:
     """SIGTERM every group at once, SIGKILL what is left after ``grace`` seconds; the groups
-    that had members."""
+    that had members. A stopped (frozen) member is continued, so it takes its SIGTERM."""
     running = [pgid for pgid in pgids if group_members(pgid)]
     left = running
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         for pgid in left:
             try:
                 os.killpg(pgid, sig)
+                os.killpg(pgid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + wait

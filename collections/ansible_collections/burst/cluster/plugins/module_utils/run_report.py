@@ -132,6 +132,9 @@ def run_summary(config: dict, run_id: str, manifest: dict, failures=(), prices=N
     lines.append(f"| results | `{output}/`{partial if manifest.get('partial') else ''} |")
     if manifest.get("rows_rejected"):
         lines.append(f"| rejects | `{output}/rejects.csv`: each rejected row's line and reason |")
+    if manifest.get("stalled_workers"):
+        stalled = ", ".join(f"`{worker}`" for worker in manifest["stalled_workers"])
+        lines.append(f"| stalled workers | {stalled}: silent with a batch, removed mid-run |")
     cost = run_cost(config, prices)
     if cost:
         lines += ["", _cost_line(cost, prices)]

@@ -345,6 +345,20 @@ def test_partial_results_are_marked_partial_and_rejects_left_out_when_none(tmp_p
     assert "rejects" not in table
 
 
+def test_stalled_workers_are_named_and_left_out_when_none(tmp_path):
+    stalled = ["tls://10.77.0.2:40123 (e2e-1-0)", "tls://10.77.0.3:40200 (e2e-2-0)"]
+    manifest = {"rows_in": 5, "rows_out": 5, "rows_rejected": 0, "stalled_workers": stalled}
+    table = rows(run_report.run_summary(local_config(tmp_path), "r4", manifest))
+    assert table["stalled workers"] == (
+        "`tls://10.77.0.2:40123 (e2e-1-0)`, `tls://10.77.0.3:40200 (e2e-2-0)`:"
+        " silent with a batch, removed mid-run"
+    )
+    manifest["stalled_workers"] = []
+    assert "stalled workers" not in rows(
+        run_report.run_summary(local_config(tmp_path), "r4", manifest)
+    )
+
+
 def test_a_failed_run_lists_its_failures_and_has_no_manifest(tmp_path):
     config = local_config(tmp_path, results={"dir": "runs/out"})
     failures = ["Wait for the results: receiver died", "teardown: boom"]

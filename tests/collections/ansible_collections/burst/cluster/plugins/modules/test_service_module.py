@@ -197,6 +197,26 @@ def test_process_ignoring_sigterm_is_killed_after_stop_timeout(run, started, tmp
     assert not pidfile.exists()
 
 
+def test_a_frozen_member_takes_its_sigterm_without_waiting_for_stop_timeout(run, started, tmp_path):
+    pidfiles, leaders = started
+    pidfile = tmp_path / "frozen.pid"
+    pidfiles.append(pidfile)
+    result = run(name="frozen", argv=server_args(tmp_path, 0), pidfile=str(pidfile))
+    assert result["changed"] is True, result
+    leaders.add(result["pid"])
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "child.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int((tmp_path / "child.pid").read_text())
+    os.kill(child, signal.SIGSTOP)
+
+    began = time.monotonic()
+    stopped = run(name="frozen", pidfile=str(pidfile), state="stopped", stop_timeout=10)
+    assert stopped["changed"] is True, stopped
+    assert time.monotonic() - began < 5, "the frozen child waited for SIGKILL"
+    assert wait_gone(result["pid"]) and wait_gone(child)
+
+
 def test_command_that_exits_at_once_fails_with_the_end_of_its_log(run, started, tmp_path):
     pidfiles, _ = started
     pidfile = tmp_path / "quitter.pid"
