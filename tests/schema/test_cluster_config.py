@@ -781,4 +781,3 @@ def test_aws_section_gets_its_defaults_and_a_state_beside_the_file(tmp_path):
         "keep_stack": False,
     }
     assert recheck(config) == config
-
