@@ -82,6 +82,27 @@ def _columns(header: bytes) -> list[str]:
     return next(csv.reader([header.decode("utf-8-sig")]))
 
 
+class _Joined(io.RawIOBase):
+    """The header, then the data, read as one binary stream without joining them."""
+
+    def __init__(self, *parts: bytes):
+        self._parts = [memoryview(part) for part in parts]
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._parts and not len(self._parts[0]):
+            self._parts.pop(0).release()
+        if not self._parts:
+            return 0
+        part = self._parts[0]
+        size = min(len(buffer), len(part))
+        buffer[:size] = part[:size]
+        self._parts[0] = part[size:]
+        return size
+
+
 def _parse_fast(batch: Batch, columns: list[str]) -> pd.DataFrame | None:
     """pandas' parser, for an RFC 4180 batch whose every record has the header's fields.
 
@@ -93,7 +114,7 @@ def _parse_fast(batch: Batch, columns: list[str]) -> pd.DataFrame | None:
     if fields is None or len(fields) != batch.records or (fields != len(columns)).any():
         return None
     try:
-        frame = pd.read_csv(io.BytesIO(batch.header + batch.data), **READ_OPTIONS)
+        frame = pd.read_csv(_Joined(batch.header, batch.data), **READ_OPTIONS)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
         return None
     if len(frame) != batch.records or (frame.index == "").any():

@@ -121,19 +121,20 @@ def _receive(payloads, results: Results) -> bool:
     for payload in payloads:
         if payload == framing.END:
             return True
-        tag, body = payload[:1], payload[1:]
-        if tag == link.ROWS:
-            (count,) = link.COUNT.unpack_from(body)
-            results.write_rows(body[link.COUNT.size :])
+        tag = payload[:1]
+        if tag == link.ROWS:  # the rows are written from the frame itself, never copied
+            (count,) = link.COUNT.unpack_from(payload, 1)
+            with memoryview(payload) as view:
+                results.write_rows(view[1 + link.COUNT.size :])
             results.rows_out += count
         elif tag == link.HEADER:
-            results.write_rows(body)
+            results.write_rows(payload[1:])
         elif tag == link.REJECTS:
-            results.write_rejects(json.loads(body))
+            results.write_rejects(json.loads(payload[1:]))
         elif tag == link.SUMMARY:
-            results.summary.update(json.loads(body))
+            results.summary.update(json.loads(payload[1:]))
         elif tag == link.ERROR:
-            results.error = body.decode("utf-8", "replace")
+            results.error = payload[1:].decode("utf-8", "replace")
         else:
             raise framing.FramingError(f"unknown frame tag {tag!r} from the source")
         results.progress("running")

@@ -82,11 +82,27 @@ def _is_rfc4180(octets: np.ndarray, quotes: np.ndarray) -> bool:
     return bool(opens_field.all() and closes_field.all())
 
 
+BLOCK_BYTES = 16 * 1024 * 1024
+
+
+def _offsets(octets: np.ndarray, value: int) -> np.ndarray:
+    """``np.flatnonzero(octets == value)``, a block at a time: a long record costs no
+    temporary array of its size."""
+    if len(octets) <= BLOCK_BYTES:
+        return np.flatnonzero(octets == value)
+    return np.concatenate(
+        [
+            np.flatnonzero(octets[start : start + BLOCK_BYTES] == value) + start
+            for start in range(0, len(octets), BLOCK_BYTES)
+        ]
+    )
+
+
 def structure(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``(octets, newline offsets outside quotes, quote offsets)`` of RFC 4180 data, else None."""
     octets = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(octets == _NEWLINE)
-    quotes = np.flatnonzero(octets == _QUOTE)
+    newlines = _offsets(octets, _NEWLINE)
+    quotes = _offsets(octets, _QUOTE)
     if len(quotes):
         if not _is_rfc4180(octets, quotes):
             return None
@@ -105,7 +121,7 @@ def fields_per_record(data: bytes) -> np.ndarray | None:
     if found is None:
         return None
     octets, newlines, quotes = found
-    commas = np.flatnonzero(octets == _COMMA)
+    commas = _offsets(octets, _COMMA)
     if len(quotes):
         commas = _outside_quotes(quotes, commas)
     return np.diff(np.searchsorted(commas, newlines), prepend=0) + 1

@@ -36,28 +36,55 @@ def stream_payloads(
     A record longer than that (an unclosed quote makes the rest of the input one record),
     or a header of more than ``max_columns`` columns, stops the stream with a ValueError
     that names its line.
+
+    A record longer than a read grows in one buffer, scanned for its end again only once
+    it has doubled (or passed the limit), so it costs time linear in its size and about its
+    size in memory: a payload over ``LARGE_PAYLOAD_BYTES`` is that buffer (a bytearray).
     """
-    rest, line, started = b"", 1, False
+    pending, scanned, line, started = bytearray(), 0, 1, False
     while chunk := stream.read(READ_BYTES):
-        data = rest + chunk
+        pending += chunk
+        del chunk
         if not started:
-            if len(data) < len(records.BOM) and records.BOM.startswith(data):
-                rest = data
+            if len(pending) < len(records.BOM) and records.BOM.startswith(pending):
                 continue
-            data, started = data.removeprefix(records.BOM), True
-        end = records.complete_prefix(data)
-        if not end and len(data) > max_frame_bytes:
-            raise _too_long(line, max_frame_bytes)
-        if line == 1 and end:
-            _check_header(data, max_columns)
-        yield from _payloads(data[:end], one_per_frame, max_frame_bytes, line)
-        rest, line = data[end:], line + data.count(b"\n", 0, end)
-    if rest:
+            if pending.startswith(records.BOM):
+                del pending[: len(records.BOM)]
+            started = True
+        if len(pending) < 2 * scanned and len(pending) <= max_frame_bytes:
+            continue  # a long record: not scanned again until it has doubled
+        end = records.complete_prefix(pending)
+        if not end:
+            if len(pending) > max_frame_bytes:
+                raise _too_long(line, max_frame_bytes)
+            scanned = len(pending)
+            continue
         if line == 1:
-            _check_header(rest, max_columns)
-        if len(rest) > max_frame_bytes:
+            _check_header(pending, max_columns)
+        rest = pending[end:]
+        whole, pending, scanned = _cut(pending, end), rest, 0
+        del rest
+        yield from _payloads(whole, one_per_frame, max_frame_bytes, line)
+        line += whole.count(b"\n")
+        del whole
+    if pending:
+        if line == 1:
+            _check_header(pending, max_columns)
+        if len(pending) > max_frame_bytes:
             raise _too_long(line, max_frame_bytes)
-        yield rest
+        yield _cut(pending, len(pending))
+
+
+LARGE_PAYLOAD_BYTES = 4 * READ_BYTES
+
+
+def _cut(pending: bytearray, end: int) -> bytes | bytearray:
+    """The first ``end`` bytes of ``pending``: a copy, or for a large payload ``pending``
+    itself cut short (so it is not held twice); the caller takes what follows first."""
+    if end <= LARGE_PAYLOAD_BYTES:
+        return bytes(pending[:end])
+    del pending[end:]
+    return pending
 
 
 def _payloads(whole: bytes, one_per_frame: bool, max_frame_bytes: int, line: int):
