@@ -119,7 +119,7 @@ def run_with_fault(tmp_path, state_dir, host, component, workdirs=None, *extra, 
     )
     site = start_site(path, state_dir, *extra, **env)
     try:
-        rows_out = kill_when_rows_flow(workdirs or state_dir / "hosts", host, component)
+        rows_out = kill_when_rows_flow(workdirs or state_dir / "e2e" / "hosts", host, component)
         output, _ = site.communicate(timeout=300)
     finally:
         if site.poll() is None:

@@ -38,4 +38,4 @@ def test_a_killed_component_fails_the_run_naming_it(tmp_path, state_dir, host, c
     assert message in output
     assert time.monotonic() - began < 90
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()

@@ -236,6 +236,26 @@ def test_ready_timeout_exceeded_fails_not_listening(run, started, tmp_path):
     leaders.add(result["pid"])
 
 
+def test_another_program_on_the_ready_port_is_not_taken_for_the_process(run, started, tmp_path):
+    pidfiles, leaders = started
+    pidfile = tmp_path / "deaf.pid"
+    pidfiles.append(pidfile)
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        port = stranger.getsockname()[1]
+        result = run(
+            name="deaf",
+            argv=server_args(tmp_path, 0),
+            pidfile=str(pidfile),
+            ready_port=port,
+            ready_timeout=0.5,
+        )
+    assert result["failed"] is True
+    assert f"deaf is not listening on port {port}" in result["msg"]
+    leaders.add(result["pid"])
+
+
 def test_existing_creates_path_means_not_started(run, started, tmp_path):
     pidfiles, _ = started
     pidfile = tmp_path / "once.pid"
