@@ -69,6 +69,7 @@ import sys
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.utils.display import Display
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     PROJECT_DIR,
@@ -76,6 +77,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
 )
 
+display = Display()
 GROUPS = {
     "initializer": ("cluster", "scheduler", "workers"),
     "worker": ("cluster", "workers"),
@@ -95,7 +97,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         cluster_file = self.get_option("cluster_file") or str(PROJECT_DIR / "cluster.yaml")
         try:
             config = load_cluster_file(cluster_file)
-        except ClusterConfigError:
+        except ClusterConfigError as error:
+            display.vvv(f"burst.cluster.stack_outputs: no hosts, as {error}")
             return
         state_dir = stack_outputs.state_dir(config, self.get_option("state_dir"))
         outputs_file = stack_outputs.outputs_path(state_dir)

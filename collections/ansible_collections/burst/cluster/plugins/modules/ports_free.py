@@ -37,7 +37,7 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Check that the ports the run needs are free
+- name: Check that the ports are free
   burst.cluster.ports_free:
     address: "{{ burst_private_ip }}"
     ports:
