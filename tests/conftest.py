@@ -44,7 +44,7 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def cluster_file(directory, **overrides):
+def cluster_file(directory, file_name="cluster.yaml", **overrides):
     """Write a small provider-local cluster file on free ports; ``overrides`` change it."""
     scheduler, dashboard, source, receiver = free_ports(4)
     config = {
@@ -65,7 +65,7 @@ def cluster_file(directory, **overrides):
     for key, value in overrides.items():  # a source is replaced whole, other sections merged
         merge = isinstance(value, dict) and key in config and key != "source"
         config[key] = {**config[key], **value} if merge else value
-    path = directory / "cluster.yaml"
+    path = directory / file_name
     path.write_text(yaml.safe_dump(config))
     return path
 

@@ -48,7 +48,7 @@ CHEAP_BATCH_ROWS = 10_000
 PHASES = [  # (phase, words in an Ansible task's name), first match wins
     (
         "validate and provision",
-        ("cluster file", "name the run", "provision", "hosts from the stack"),
+        ("cluster file", "name the run", "provision", "hosts from the stack", "ports are free"),
     ),
     ("certificates", ("certificate",)),
     ("collect results and logs", ("collect", "logs", "fetch", "find the", "the results to")),

@@ -12,8 +12,14 @@ import pandas as pd
 from conftest import BIN, REPO, ansible, ansible_env, cluster_file
 
 
+def state_env(state_dir):
+    """$BURST_STATE_DIR, if the test keeps the state there rather than beside the cluster file."""
+    return {"BURST_STATE_DIR": state_dir} if state_dir else {}
+
+
 def site(path, state_dir, *extra, **env):
-    """Run site.yml on cluster file ``path``; ``env`` adds to a clean environment."""
+    """Run site.yml on cluster file ``path``; ``env`` adds to a clean environment. Without
+    ``state_dir`` the state is kept beside the cluster file."""
     return ansible(
         "ansible-playbook",
         "playbooks/site.yml",
@@ -23,7 +29,7 @@ def site(path, state_dir, *extra, **env):
         cwd=REPO,
         timeout=600,
         ANSIBLE_CONFIG=REPO / "ansible.cfg",
-        BURST_STATE_DIR=state_dir,
+        **state_env(state_dir),
         **env,
     )
 
@@ -79,7 +85,11 @@ def start_site(path, state_dir, *extra, **env):
         [str(BIN / "ansible-playbook"), "playbooks/site.yml", "-e", f"cluster_file={path}"]
         + list(extra),
         cwd=REPO,
-        env=ansible_env(ANSIBLE_CONFIG=REPO / "ansible.cfg", BURST_STATE_DIR=state_dir, **env),
+        env=ansible_env(
+            ANSIBLE_CONFIG=REPO / "ansible.cfg",
+            **state_env(state_dir),
+            **env,
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -141,7 +151,9 @@ def run_with_fault(tmp_path, state_dir, host, component, workdirs=None, *extra, 
     path = cluster_file(tmp_path, **config)
     site = start_site(path, state_dir, *extra, **env)
     try:
-        rows_out = fault_when_rows_flow(workdirs or state_dir / "hosts", host, component, fault)
+        rows_out = fault_when_rows_flow(
+            workdirs or state_dir / "e2e" / "hosts", host, component, fault
+        )
         output, _ = site.communicate(timeout=300)
     finally:
         if site.poll() is None:

@@ -48,12 +48,12 @@ def test_down_removes_a_local_stack(tmp_path, state_dir):
         BURST_STATE_DIR=state_dir,
     )
     assert made.returncode == 0, made.stdout
-    assert (state_dir / "stack-outputs.json").is_file()
+    assert (state_dir / "e2e" / "stack-outputs.json").is_file()
 
     done = playbook("down.yml", path, state_dir)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "changed=1" in done.stdout
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()
 
 
 def test_down_on_aws_overrides_keep_stack_and_needs_the_cli(tmp_path, state_dir):
@@ -71,9 +71,9 @@ def test_down_on_aws_overrides_keep_stack_and_needs_the_cli(tmp_path, state_dir)
 def test_down_refuses_while_a_run_of_the_cluster_is_going(tmp_path, state_dir):
     running = subprocess.Popen(["sleep", "60"])  # stands for the running run's ansible-playbook
     try:
-        state_dir.mkdir()
+        (state_dir / "e2e").mkdir(parents=True)
         lock = {"controller": watchdog.controller_id(running.pid), "run_id": "r-running"}
-        (state_dir / "e2e.lock").write_text(json.dumps(lock))
+        (state_dir / "e2e" / "run.lock").write_text(json.dumps(lock))
         done = playbook("down.yml", cluster_file(tmp_path), state_dir)
     finally:
         running.kill()
@@ -81,4 +81,4 @@ def test_down_refuses_while_a_run_of_the_cluster_is_going(tmp_path, state_dir):
     assert done.returncode != 0
     assert "cluster 'e2e' is already running: run r-running" in done.stdout
     assert "Destroy the machines" not in done.stdout
-    assert json.loads((state_dir / "e2e.lock").read_text()) == lock
+    assert json.loads((state_dir / "e2e" / "run.lock").read_text()) == lock

@@ -47,7 +47,7 @@ def test_site_gives_the_single_process_answer_and_leaves_nothing(tmp_path, state
     assert seen, "the port watcher saw none of the run's processes"
     assert exposed == [], "a process of the run listened beyond loopback"
     assert processes_with_env(marker) == []
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()
 
 
 FAILING_CLASSIFIER = """
@@ -69,7 +69,7 @@ def test_a_classifier_that_raises_fails_the_run_and_still_tears_down(tmp_path, s
     assert "batch starting at input line 1402" in result.stdout
     assert "Stop every process of the run on this host" in result.stdout
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()
     run = run_dir(tmp_path / "output")
     assert list(run.glob("logs/*/source.log"))
 
@@ -102,7 +102,7 @@ def test_check_mode_previews_and_starts_nothing(tmp_path, state_dir):
     )
     assert "source: kind=synthetic, rows=3000, seed=11" in result.stdout
     assert "resources: none to make (provider local)" in result.stdout
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()
     assert not (tmp_path / "output").exists()
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
 
@@ -115,5 +115,5 @@ def test_a_failure_while_collecting_still_tears_everything_down(tmp_path, state_
     assert "the run failed: no manifest was collected" in result.stdout
     assert "Stop every process of the run on this host" in result.stdout
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
-    assert not (state_dir / "stack-outputs.json").exists()
-    assert not list(state_dir.glob("runs/*/tls/*"))
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()
+    assert not list(state_dir.glob("e2e/runs/*/tls/*"))

@@ -45,7 +45,7 @@ def test_a_full_disk_fails_the_run_and_keeps_the_complete_copy(tmp_path, state_d
     found = re.search(r"the complete copy of the results is kept in (\S+?)[;) ]", done.stdout)
     assert found, done.stdout
     kept = Path(found.group(1))
-    assert kept.parent == state_dir / "kept"
+    assert kept.parent == state_dir / "e2e" / "kept"
 
     manifest = json.loads((kept / "manifest.json").read_text())
     assert manifest["complete"] and (manifest["rows_in"], manifest["rows_out"]) == (ROWS, ROWS)

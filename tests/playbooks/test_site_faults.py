@@ -66,4 +66,4 @@ def test_a_killed_component_fails_the_run_naming_it(
     assert message in output, output
     assert time.monotonic() - began < 90
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()

@@ -23,7 +23,7 @@ def _wait_for_rows(state_dir, rows=400, deadline=240):
     """The run's progress once its receiver has ``rows`` out."""
     give_up = time.monotonic() + deadline
     while time.monotonic() < give_up:
-        for progress in state_dir.glob("hosts/*/runs/*/results/progress.json"):
+        for progress in state_dir.glob("e2e/hosts/*/runs/*/results/progress.json"):
             try:
                 if json.loads(progress.read_text()).get("rows_out", 0) >= rows:
                     return
@@ -68,7 +68,7 @@ def test_the_job_timeout_fails_the_run_and_keeps_partial_results(tmp_path, state
     summary = (run / "summary.md").read_text()
     assert "(**partial**: the run stopped before the end of the input)" in summary
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -92,7 +92,7 @@ def test_a_signal_to_ansible_playbook_ends_every_process_of_the_run(tmp_path, st
     again = site(cluster_file(tmp_path, source={"kind": "synthetic", "rows": 300}), state_dir)
     assert again.returncode == 0, again.stdout
     assert "of this cluster was interrupted" in again.stdout
-    assert list(state_dir.glob("runs/*/tls/*")) == []  # no key of either run is left
+    assert list(state_dir.glob("e2e/runs/*/tls/*")) == []  # no key of either run is left
     assert processes_with_env(marker) == []
 
 

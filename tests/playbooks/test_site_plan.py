@@ -16,13 +16,21 @@ def base_and_new(tmp_path, base, new):
 
 def test_check_mode_writes_the_plan_of_a_size_change_and_starts_nothing(tmp_path, state_dir):
     base, new = base_and_new(tmp_path, {"size": 1}, {"size": 2})
-    summary = tmp_path / "step_summary.md"
+    summary, outputs = tmp_path / "step_summary.md", tmp_path / "step_outputs"
     summary.write_text("earlier step\n")
+    outputs.write_text("")
     result = site(
-        new, state_dir, "--check", "-e", f"burst_base_file={base}", GITHUB_STEP_SUMMARY=summary
+        new,
+        state_dir,
+        "--check",
+        "-e",
+        f"burst_base_file={base}",
+        GITHUB_STEP_SUMMARY=summary,
+        GITHUB_OUTPUT=outputs,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    plan = (state_dir / "plan.md").read_text()
+    plan = (state_dir / "e2e" / "plan.md").read_text()
+    assert outputs.read_text() == f"plan={state_dir / 'e2e' / 'plan.md'}\n"
     assert plan.startswith("### burst plan for `e2e`\n\n| | before | after |\n")
     size = "| size | 1 machine(s) × 1 worker(s) | 2 machine(s) × 1 worker(s) **(changed)** |\n"
     assert size in plan
@@ -34,25 +42,33 @@ def test_check_mode_writes_the_plan_of_a_size_change_and_starts_nothing(tmp_path
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
     assert not (tmp_path / "new" / "output").exists()
     assert not (tmp_path / "base" / "output").exists()
-    assert not (state_dir / "runs").exists() or not any((state_dir / "runs").iterdir())
+    assert not list(state_dir.glob("*/runs/*"))
 
 
 def test_check_mode_without_a_base_writes_a_one_column_plan(tmp_path, state_dir):
     result = site(cluster_file(tmp_path), state_dir, "--check")
     assert result.returncode == 0, result.stdout + result.stderr
-    plan = (state_dir / "plan.md").read_text()
+    plan = (state_dir / "e2e" / "plan.md").read_text()
     assert "| | |\n| --- | --- |\n| provider | local |\n" in plan
     assert "before" not in plan
     assert not (tmp_path / "output").exists()
 
 
 def test_an_invalid_file_fails_the_preview_and_the_plan_quotes_the_loader(tmp_path, state_dir):
-    path = cluster_file(tmp_path, size=0)
-    result = site(path, state_dir, "--check", GITHUB_STEP_SUMMARY=tmp_path / "summary.md")
+    path, outputs = cluster_file(tmp_path, size=0), tmp_path / "step_outputs"
+    outputs.write_text("")
+    result = site(
+        path,
+        state_dir,
+        "--check",
+        GITHUB_STEP_SUMMARY=tmp_path / "summary.md",
+        GITHUB_OUTPUT=outputs,
+    )
     assert result.returncode != 0
     assert "the preview failed" in result.stdout
     assert "size: 0 — must be an integer from 1 to 64" in result.stdout
-    plan = (state_dir / "plan.md").read_text()
+    plan = (state_dir / "plan.md").read_text()  # no name to keep it under
+    assert outputs.read_text() == f"plan={state_dir / 'plan.md'}\n"
     assert plan.startswith("### burst plan: the cluster file is invalid\n")
     assert ": invalid cluster file:\nsize: 0 — must be an integer from 1 to 64\n```\n" in plan
     assert "Cost" not in plan and "Resources" not in plan
@@ -69,7 +85,7 @@ def test_burst_rows_overrides_the_source_rows_in_the_plan(tmp_path, state_dir):
     result = site(path, state_dir, "--check", "-e", "burst_rows=50")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rows=50," in result.stdout  # what check mode shows of the run
-    plan = (state_dir / "plan.md").read_text()
+    plan = (state_dir / "e2e" / "plan.md").read_text()
     assert "| source | synthetic (50 rows, seed 11) |\n" in plan, plan
     assert "3000" not in plan
 

@@ -54,4 +54,4 @@ def test_a_missing_object_fails_the_run_naming_it(tmp_path, state_dir, s3):
     assert result.returncode != 0
     assert "cannot read s3://team-rows/missing.csv" in result.stdout
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()

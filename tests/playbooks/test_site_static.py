@@ -120,7 +120,7 @@ def test_three_hosts_over_ssh_give_the_single_process_answer(tmp_path, state_dir
         assert list((workdirs / host / "runs").iterdir()) == []
     assert leftovers(hosts) == {}
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()
 
 
 def test_a_worker_host_losing_its_worker_loses_no_row(tmp_path, state_dir, cluster):
@@ -153,4 +153,4 @@ def test_a_dead_component_fails_the_run_and_leaves_no_host_busy(
     assert message in output
     assert time.monotonic() - began < 150
     assert leftovers(hosts) == {}
-    assert not (state_dir / "stack-outputs.json").exists()
+    assert not (state_dir / "e2e" / "stack-outputs.json").exists()

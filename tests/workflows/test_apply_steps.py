@@ -132,7 +132,7 @@ def test_apply_steps_without_aws_run_in_order_and_leave_the_artifact(tmp_path):
     ]
     assert runner.timeouts["run"] * 60 > 300 + 1200  # job.timeout (300 s), setup and teardown
     assert runner.value("needs.check.outputs.provider") == "local"
-    assert not (state / "stack-outputs.json").exists()
+    assert not (state / "hourly" / "stack-outputs.json").exists()
 
     (run,) = [path for path in runner.artifact.iterdir() if path.is_dir()]
     for name in ("results.csv", "manifest.json", "results.tgz", "summary.md"):

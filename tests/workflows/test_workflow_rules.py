@@ -82,7 +82,9 @@ def test_plan_previews_a_pull_request_and_keeps_one_comment_up_to_date():
     assert preview["run"] == f"make preview BASE={base[0]['with']['path']}/cluster.yaml"
     (comment,) = steps_using(job, "marocchino/sticky-pull-request-comment")
     assert comment["if"] == "always()"  # an invalid file fails the step, the comment says why
-    assert comment["with"] == {"header": "burst-plan", "path": ".burst/plan.md"}
+    # the plan is where the preview says (GITHUB_OUTPUT plan): .burst/<name>/plan.md
+    plan_path = f"${{{{ steps.{preview['id']}.outputs.plan }}}}"
+    assert comment["with"] == {"header": "burst-plan", "path": plan_path}
     assert job["steps"].index(comment) > job["steps"].index(preview)
 
 

@@ -42,9 +42,14 @@ class ActionModule(ActionBase):
             required_if=[("kind", kind, names) for kind, names in REQUIRED_BY_KIND.items()],
         )
         if args["kind"] == "plan":
-            dest = args["dest"] or os.path.join(stack_outputs.state_dir(), "plan.md")
+            after = _load(args["cluster_file"], args["overrides"])
+            if isinstance(after, dict):
+                state = stack_outputs.state_dir(after)
+            else:  # no name to keep it under
+                state = stack_outputs.state_root(os.path.dirname(args["cluster_file"]))
+            dest = args["dest"] or os.path.join(state, "plan.md")
             markdown = run_report.plan_comment(
-                _load(args["cluster_file"], args["overrides"]),
+                after,
                 _load(args["base_file"]) if args["base_file"] else run_report.NOT_COMPARED,
                 args["changes"],
                 args["failures"],

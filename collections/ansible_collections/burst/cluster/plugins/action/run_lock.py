@@ -31,6 +31,7 @@ ARGUMENT_SPEC = {
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "run_id": {"type": "str"},
     "cluster": {"type": "str"},
+    "config": {"type": "dict"},
 }
 
 
@@ -113,12 +114,13 @@ class ActionModule(ActionBase):
         del tmp
         _, args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
-            required_one_of=[("path", "cluster")],
+            required_one_of=[("path", "config")],
             required_if=[("state", "present", ("run_id",))],
         )
-        path = args["path"] or os.path.join(stack_outputs.state_dir(), f"{args['cluster']}.lock")
+        config = args["config"] or {}
+        path = args["path"] or os.path.join(stack_outputs.state_dir(config), "run.lock")
         path = os.path.abspath(path)
-        name = args["cluster"] or os.path.splitext(os.path.basename(path))[0]
+        name = args["cluster"] or config.get("name") or os.path.splitext(os.path.basename(path))[0]
         controller = watchdog.controller_id(os.getppid())
         result.update(path=path, controller=controller, changed=False)
         directory = os.path.dirname(path)

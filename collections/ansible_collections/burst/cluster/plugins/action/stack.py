@@ -1,5 +1,5 @@
 """Action plugin of burst.cluster.stack: on the controller, check the config with the loader,
-resolve the state directory and the program's directory, then run the module."""
+resolve the cluster's state directory and the program's directory, then run the module."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         try:
-            recheck(args.get("config"))
+            config = recheck(args.get("config"))
         except ClusterConfigError as error:
             result.update(failed=True, msg=str(error), problems=error.problems)
             return result
-        args["state_dir"] = stack_outputs.state_dir(args.get("state_dir"))
+        args["state_dir"] = args.get("state_dir") or stack_outputs.state_dir(config)
         args.setdefault("project_dir", str(PROJECT_DIR))
         result.update(
             self._execute_module(

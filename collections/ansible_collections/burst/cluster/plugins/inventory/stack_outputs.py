@@ -12,10 +12,18 @@ description:
     and makes a host of each machine with groups C(scheduler) (the initializer),
     C(workers) (every machine that runs Dask workers), C(metrics_host) (sender and
     receiver) and C(cluster) (all of them).
+  - The outputs are those of the cluster the playbook run is about, the one of O(cluster_file)
+    (the extra variable C(cluster_file) that C(playbooks/site.yml), C(check.yml) and
+    C(down.yml) take), read from that cluster's state directory, C(.burst/<name>) beside the
+    cluster file, or C($BURST_STATE_DIR/<name>) when that is set. The name comes from the
+    cluster file through the loader the playbooks use, so two clusters of one checkout
+    never see each other's hosts.
+  - A cluster file that does not load adds no host and no error; the playbook reports the
+    loader's message itself.
   - Provider C(local) hosts use C(ansible_connection=local) and the controller's Python.
   - Other hosts are reached over SSH at their public DNS name (else private IP) with the
     outputs' user and key; their host keys are accepted on first sight and kept in
-    C(known_hosts) in the state directory, never in the user's own.
+    C(known_hosts) in the cluster's state directory, never in the user's own.
   - Before the stack exists the inventory is empty.
   - The file must be named C(*.burst.yml) or C(*.burst.yaml).
 extends_documentation_fragment:
@@ -25,16 +33,26 @@ options:
     description: The name of this plugin.
     required: true
     choices: [burst.cluster.stack_outputs]
+  cluster_file:
+    description:
+      - The cluster file whose hosts to list; relative to the current directory.
+      - Defaults to C(cluster.yaml) of the burst checkout this collection is in, as for
+        C(playbooks/site.yml).
+    type: path
+    vars:
+      - name: cluster_file
   state_dir:
-    description: The controller's state directory, where C(stack-outputs.json) is.
+    description:
+      - Where every cluster's state directory is, in place of C(.burst) beside the cluster
+        file; the outputs are then in C(<state_dir>/<name>/stack-outputs.json).
     type: path
     env:
       - name: BURST_STATE_DIR
-    default: .burst
 """
 
 EXAMPLES = r"""
-# playbooks/inventory/stack.burst.yml
+# playbooks/inventory/stack.burst.yml: the cluster of -e cluster_file=PATH, else cluster.yaml
+#   ansible-inventory --graph -e cluster_file=hourly.yaml
 plugin: burst.cluster.stack_outputs
 
 ---
@@ -51,8 +69,15 @@ import sys
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.utils.display import Display
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    PROJECT_DIR,
+    ClusterConfigError,
+    load_cluster_file,
+)
 
+display = Display()
 GROUPS = {
     "initializer": ("cluster", "scheduler", "workers"),
     "worker": ("cluster", "workers"),
@@ -68,8 +93,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
-        state_dir = stack_outputs.state_dir(self.get_option("state_dir"))
+        self._read_config_data(path)  # options, with cluster_file from the extra vars
+        cluster_file = self.get_option("cluster_file") or str(PROJECT_DIR / "cluster.yaml")
+        try:
+            config = load_cluster_file(cluster_file)
+        except ClusterConfigError as error:
+            display.vvv(f"burst.cluster.stack_outputs: no hosts, as {error}")
+            return
+        state_dir = stack_outputs.state_dir(config, self.get_option("state_dir"))
         outputs_file = stack_outputs.outputs_path(state_dir)
         # Machines are new each run: trust a host key on first sight, in the state dir only.
         known_hosts = (

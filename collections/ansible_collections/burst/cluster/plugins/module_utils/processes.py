@@ -65,11 +65,9 @@ def stop_groups(pgids: list[int], grace: float) -> list[int]:
     return running
 
 
-def listening(port: int) -> bool:
-    """True if a TCP socket of this network namespace listens on ``port``.
-
-    Read from /proc rather than by connecting, so the listener never sees a probe.
-    """
+def _listeners(port: int) -> set[str]:
+    """Inodes of the TCP sockets of this network namespace that listen on ``port``."""
+    inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table, encoding="ascii") as stream:
@@ -77,7 +75,50 @@ def listening(port: int) -> bool:
                 for line in stream:
                     fields = line.split()
                     if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        return True
+                        inodes.add(fields[9])
         except FileNotFoundError:
             continue
-    return False
+    return inodes
+
+
+def _sockets(pid: int) -> set[str]:
+    """Inodes of the sockets ``pid`` holds; none when this user may not look (another user's)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return set()
+    inodes = set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def listening(port: int, pgid: int | None = None) -> bool:
+    """True if a TCP socket listens on ``port``; with ``pgid``, one that a process of that group
+    holds, so that another program on the port is not taken for ours.
+
+    Read from /proc rather than by connecting, so the listener never sees a probe.
+    """
+    inodes = _listeners(port)
+    if pgid is None or not inodes:
+        return bool(inodes)
+    return any(_sockets(pid) & inodes for pid in group_members(pgid))
+
+
+def holders(port: int) -> list[tuple[int, str]]:
+    """(pid, name) of the processes listening on TCP ``port``, as far as this user can see."""
+    inodes = _listeners(port)
+    found = []
+    for entry in os.listdir("/proc") if inodes else []:
+        if entry.isdigit() and _sockets(int(entry)) & inodes:
+            try:
+                with open(f"/proc/{entry}/comm", encoding="utf-8", errors="replace") as stream:
+                    found.append((int(entry), stream.read().strip()))
+            except OSError:
+                continue
+    return found

@@ -22,9 +22,18 @@ FILE_NAME = "stack-outputs.json"
 STATE_DIR_ENV = "BURST_STATE_DIR"
 
 
-def state_dir(value: str | None = None) -> str:
-    """The controller's state directory: ``value``, else $BURST_STATE_DIR, else ./.burst."""
-    return os.path.abspath(value or os.environ.get(STATE_DIR_ENV) or ".burst")
+def state_root(base_dir: str, root: str | None = None) -> str:
+    """Where the state of the clusters whose files are in ``base_dir`` goes: ``root``, else
+    $BURST_STATE_DIR, else ``.burst`` beside the files."""
+    return os.path.abspath(
+        root or os.environ.get(STATE_DIR_ENV) or os.path.join(base_dir, ".burst")
+    )
+
+
+def state_dir(config: dict, root: str | None = None) -> str:
+    """The controller's state of the cluster of ``config`` (as the loader returns it): its
+    outputs, hosts' directories, known hosts, certificates, lock, plan, keys and logs."""
+    return os.path.join(state_root(config["base_dir"], root), config["name"])
 
 
 def outputs_path(directory: str) -> str:

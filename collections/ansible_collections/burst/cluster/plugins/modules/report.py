@@ -61,9 +61,10 @@ options:
   dest:
     description:
       - File to write the Markdown to; replaced if it exists.
-      - "The default for O(kind=plan) is C(plan.md) in the state directory (C($BURST_STATE_DIR),
-        else C(.burst)); for O(kind=run), C(summary.md) in the run's results,
-        C(<results.dir>/<run_id>/summary.md)."
+      - "The default for O(kind=plan) is C(plan.md) in the cluster's state directory
+        (C(.burst/<name>) beside the cluster file, or C($BURST_STATE_DIR/<name>)); when the file
+        does not load, so has no name, C(plan.md) in C(.burst) (or C($BURST_STATE_DIR)) itself.
+        For O(kind=run), C(summary.md) in the run's results, C(<results.dir>/<run_id>/summary.md)."
     type: path
   append_to:
     description:
@@ -114,5 +115,5 @@ dest:
   description: Where the report was written, or would have been if it could not be.
   returned: success
   type: str
-  sample: .burst/plan.md
+  sample: .burst/demo/plan.md
 """

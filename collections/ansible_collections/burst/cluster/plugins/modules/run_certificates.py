@@ -62,7 +62,7 @@ requirements:
 EXAMPLES = r"""
 - name: Make the run's certificates on the controller
   burst.cluster.run_certificates:
-    path: "{{ playbook_dir }}/../.burst/runs/{{ burst_run_id }}/tls"
+    path: "{{ playbook_dir }}/../.burst/{{ burst_config.name }}/runs/{{ burst_run_id }}/tls"
     cluster: "{{ burst_config.name }}"
     run_id: "{{ burst_run_id }}"
     names: "{{ groups['cluster'] | map('extract', hostvars, 'ansible_host') | list }}"
@@ -72,7 +72,7 @@ EXAMPLES = r"""
 
 - name: Remove them when the run is over
   burst.cluster.run_certificates:
-    path: "{{ playbook_dir }}/../.burst/runs/{{ burst_run_id }}/tls"
+    path: "{{ playbook_dir }}/../.burst/{{ burst_config.name }}/runs/{{ burst_run_id }}/tls"
     state: absent
   delegate_to: localhost
   run_once: true
@@ -83,28 +83,28 @@ path:
   description: The directory.
   returned: always
   type: str
-  sample: .burst/runs/20260101T000000Z-ab12/tls
+  sample: .burst/demo/runs/20260101T000000Z-ab12/tls
 ca_file:
   description: The run's CA certificate, for C(--tls-ca-file).
   returned: always
   type: str
-  sample: .burst/runs/20260101T000000Z-ab12/tls/ca.pem
+  sample: .burst/demo/runs/20260101T000000Z-ab12/tls/ca.pem
 cert_file:
   description: The cluster certificate, for C(--tls-cert).
   returned: always
   type: str
-  sample: .burst/runs/20260101T000000Z-ab12/tls/cluster.pem
+  sample: .burst/demo/runs/20260101T000000Z-ab12/tls/cluster.pem
 key_file:
   description: The cluster certificate's private key, for C(--tls-key).
   returned: always
   type: str
-  sample: .burst/runs/20260101T000000Z-ab12/tls/cluster-key.pem
+  sample: .burst/demo/runs/20260101T000000Z-ab12/tls/cluster-key.pem
 reasons:
   description: Why the files were made anew or changed (empty when nothing changed).
   returned: always
   type: list
   elements: str
-  sample: ["missing: .burst/runs/20260101T000000Z-ab12/tls/ca.pem"]
+  sample: ["missing: .burst/demo/runs/20260101T000000Z-ab12/tls/ca.pem"]
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib

@@ -29,11 +29,14 @@ options:
   path:
     description:
       - The lock file on the controller. Its directory is made if missing.
-      - Defaults to C(<state directory>/<cluster>.lock), the state directory being
-        C($BURST_STATE_DIR), else C(.burst) in the current directory (as for
+      - Defaults to C(run.lock) in the state directory of the cluster of O(config)
+        (C(.burst/<name>) beside the cluster file, or C($BURST_STATE_DIR/<name>), as for
         M(burst.cluster.stack)).
-      - One of O(path) and O(cluster) is required.
+      - One of O(path) and O(config) is required.
     type: path
+  config:
+    description: The cluster's config, as M(burst.cluster.config) returns it.
+    type: dict
   state:
     description: V(present) to take the lock for this run, V(absent) to give it back.
     type: str
@@ -44,8 +47,8 @@ options:
     type: str
   cluster:
     description:
-      - The cluster's name, for messages (and the default O(path)). Defaults to the name of
-        the lock file without its extension.
+      - The cluster's name, for messages. Defaults to the name in O(config), else to the name
+        of the lock file without its extension.
     type: str
 attributes:
   action:
@@ -77,7 +80,7 @@ notes:
 EXAMPLES = r"""
 - name: Take the cluster's run lock
   burst.cluster.run_lock:
-    cluster: "{{ burst_config.name }}"
+    config: "{{ burst_config }}"
     run_id: "{{ burst_run_id }}"
   register: burst_lock
 
@@ -88,7 +91,7 @@ EXAMPLES = r"""
 
 - name: Give the lock back
   burst.cluster.run_lock:
-    path: .burst/demo.lock
+    path: .burst/demo/run.lock
     state: absent
 """
 
@@ -102,7 +105,7 @@ path:
   description: The lock file, absolute.
   returned: always
   type: str
-  sample: /srv/burst/.burst/demo.lock
+  sample: /srv/burst/.burst/demo/run.lock
 run_id:
   description:
     - With O(state=present), the run that holds the lock (this one on success, the running one

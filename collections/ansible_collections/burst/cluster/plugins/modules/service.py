@@ -58,8 +58,10 @@ options:
     type: path
   ready_port:
     description:
-      - Wait until a socket listens on this TCP port. The check reads the kernel's socket
-        table instead of connecting, so the process never sees a probe connection.
+      - Wait until the process (or another of its process group) listens on this TCP port;
+        another program on the port does not count. The check reads the kernel's socket
+        table and the process's file descriptors instead of connecting, so the process never
+        sees a probe connection.
     type: int
   ready_timeout:
     description: Seconds to wait for I(ready_port).
@@ -135,7 +137,7 @@ def _wait_ready(module, pid, log):
     params = module.params
     deadline = time.monotonic() + params["ready_timeout"]
     port = params["ready_port"]
-    while not processes.listening(port):
+    while not processes.listening(port, pid):
         if not processes.alive(pid):
             module.fail_json(
                 msg=f"{params['name']} exited before listening on port {port};"

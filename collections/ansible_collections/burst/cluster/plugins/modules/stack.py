@@ -9,10 +9,11 @@ short_description: Bring a burst cluster's machines up or down
 description:
   - Makes the machines of the cluster that C(burst.cluster.config) returned and writes the
     stack outputs (one entry per host with name, role, instance id, private IP, public DNS
-    and work directory) to C(stack-outputs.json) in the state directory, where the
+    and work directory) to C(stack-outputs.json) in the cluster's state directory, where the
     C(burst.cluster.stack_outputs) inventory plugin reads them, whatever the provider.
   - For provider C(local) every host is this machine and nothing is provisioned;
-    C(state=absent) removes the outputs and the hosts' work directories.
+    C(state=absent) removes the outputs and the hosts' work directories, which are in the
+    cluster's state directory.
   - For provider C(static) the hosts are the machines C(static.hosts) lists; nothing is
     provisioned. The first C(size) run workers, the first of them is the initializer; the
     next, if listed, is the metrics host, else the initializer is the metrics host too,
@@ -46,8 +47,10 @@ options:
     default: present
   state_dir:
     description:
-      - Where the controller keeps the stack outputs, SSH key and logs.
-      - Defaults to C($BURST_STATE_DIR), else C(.burst) in the current directory.
+      - The cluster's state directory, where the controller keeps its stack outputs, hosts'
+        work directories (provider C(local)), known hosts, SSH key and logs.
+      - Defaults to C(.burst/<name>) beside the cluster file, or C($BURST_STATE_DIR/<name>)
+        when that is set; nothing of another cluster is in it.
     type: path
   project_dir:
     description:
@@ -117,7 +120,7 @@ def main():
         supports_check_mode=True,
     )
     config = module.params["config"]
-    directory = stack_outputs.state_dir(module.params["state_dir"])
+    directory = module.params["state_dir"] or stack_outputs.state_dir(config)
     path = stack_outputs.outputs_path(directory)
     provider = config["provider"]
     if provider == "aws":

@@ -154,10 +154,11 @@ def test_the_lock_names_the_ansible_playbook_process_and_the_run(runs, tmp_path)
 
 
 def test_take_again_then_give_back_in_one_run(runs, tmp_path):
-    args = {"cluster": "demo", "run_id": "r1"}
-    lock = tmp_path / "state" / "demo.lock"  # the default path: $BURST_STATE_DIR/<cluster>.lock
+    config = {"name": "demo", "base_dir": str(tmp_path / "files")}  # as the loader gives it
+    args = {"config": config, "run_id": "r1"}
+    lock = tmp_path / "state" / "demo" / "run.lock"  # the default: $BURST_STATE_DIR/<name>/run.lock
     (first, again, released, after), _ = runs.run(
-        [args, args, {"cluster": "demo", "state": "absent"}, {"cluster": "demo", "state": "absent"}]
+        [args, args, {"config": config, "state": "absent"}, {"config": config, "state": "absent"}]
     )
     assert first["changed"] and first["path"] == str(lock)
     assert not again["changed"] and again["msg"] == "this run holds the lock"

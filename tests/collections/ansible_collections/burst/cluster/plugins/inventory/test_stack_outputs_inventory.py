@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import ansible
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
@@ -15,13 +16,16 @@ sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
-    validate_config,
+    load_cluster_file,
 )
 
 
-def inventory(tmp_path: Path, *args: str, state_dir: Path | None = None):
-    """Run ansible-inventory from the repo root with the repo's ansible.cfg."""
+def inventory(tmp_path: Path, *args, state_dir: Path | None = None, cluster: Path | None = None):
+    """Run ansible-inventory from the repo root with the repo's ansible.cfg, about the cluster
+    file ``cluster`` (as site.yml's -e cluster_file)."""
     env = {"BURST_STATE_DIR": state_dir} if state_dir is not None else {}
+    if cluster is not None:
+        args = ("-e", f"cluster_file={cluster}", *args)
     return ansible(
         "ansible-inventory",
         *args,
@@ -44,14 +48,20 @@ def plain(value):
     return value
 
 
-def listed(tmp_path: Path, *args: str, state_dir: Path | None = None) -> dict:
-    done = inventory(tmp_path, "--list", *args, state_dir=state_dir)
+def listed(tmp_path: Path, *args, state_dir: Path | None = None, cluster: Path | None = None):
+    done = inventory(tmp_path, "--list", *args, state_dir=state_dir, cluster=cluster)
     assert done.returncode == 0, done.stderr
     return plain(json.loads(done.stdout))
 
 
 def hosts_of(data: dict, group: str) -> list[str]:
     return sorted(data.get(group, {}).get("hosts", []))
+
+
+def write_cluster(directory: Path, name: str, **fields) -> Path:
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, **fields}), encoding="utf-8")
+    return path
 
 
 def write_outputs(state_dir: Path, outputs: dict) -> Path:
@@ -61,15 +71,33 @@ def write_outputs(state_dir: Path, outputs: dict) -> Path:
     return path
 
 
-@pytest.fixture
-def local_state(tmp_path):
-    """A state dir holding the outputs of a local cluster of size 3."""
-    state_dir = tmp_path / "state"
-    config = validate_config({"name": "inv", "provider": "local", "size": 3}, tmp_path)
+def bring_up(path: Path, root: Path | None = None) -> Path:
+    """Write the local outputs of cluster file ``path`` where burst.cluster.stack would;
+    return the cluster's state directory."""
+    config = load_cluster_file(path)
+    state_dir = stack_outputs.state_dir(config, root and str(root))
     stack_outputs.write(
-        str(state_dir / stack_outputs.FILE_NAME), stack_outputs.local(config, str(state_dir))
+        stack_outputs.outputs_path(state_dir), stack_outputs.local(config, state_dir)
     )
-    return state_dir
+    return Path(state_dir)
+
+
+@pytest.fixture
+def inv(tmp_path):
+    """The cluster file of a local cluster of size 3."""
+    return write_cluster(tmp_path, "inv", provider="local", size=3)
+
+
+@pytest.fixture
+def local_state(tmp_path, inv):
+    """The state dir (under $BURST_STATE_DIR tmp_path/state) holding the outputs of ``inv``."""
+    return bring_up(inv, tmp_path / "state")
+
+
+@pytest.fixture
+def fixed(tmp_path):
+    """The cluster file whose state dir (under tmp_path/state) holds hand-written outputs."""
+    return write_cluster(tmp_path, "fixed")
 
 
 def static_outputs(key: str) -> dict:
@@ -98,17 +126,18 @@ def static_outputs(key: str) -> dict:
     }
 
 
-def test_no_outputs_file_is_an_empty_inventory(tmp_path):
-    data = listed(tmp_path, state_dir=tmp_path / "nothing-here")
+def test_no_outputs_file_is_an_empty_inventory(tmp_path, inv):
+    data = listed(tmp_path, state_dir=tmp_path / "nothing-here", cluster=inv)
     assert data["_meta"]["hostvars"] == {}
     assert data["all"]["children"] == ["ungrouped"]
-    graph = inventory(tmp_path, "--graph", state_dir=tmp_path / "nothing-here")
+    graph = inventory(tmp_path, "--graph", state_dir=tmp_path / "nothing-here", cluster=inv)
     assert graph.returncode == 0, graph.stderr
     assert "@scheduler" not in graph.stdout
 
 
-def test_local_outputs_make_the_groups_and_hostvars(tmp_path, local_state):
-    data = listed(tmp_path, state_dir=local_state)
+def test_local_outputs_make_the_groups_and_hostvars(tmp_path, inv, local_state):
+    assert local_state == tmp_path / "state" / "inv"
+    data = listed(tmp_path, state_dir=tmp_path / "state", cluster=inv)
     assert hosts_of(data, "scheduler") == ["inv-0"]
     assert hosts_of(data, "workers") == ["inv-0", "inv-1", "inv-2"]
     assert hosts_of(data, "metrics_host") == ["inv-metrics"]
@@ -128,7 +157,7 @@ def test_local_outputs_make_the_groups_and_hostvars(tmp_path, local_state):
         assert hv["burst_provider"] == "local"
         assert "ansible_host" not in hv
 
-    graph = inventory(tmp_path, "--graph", state_dir=local_state)
+    graph = inventory(tmp_path, "--graph", state_dir=tmp_path / "state", cluster=inv)
     assert graph.returncode == 0, graph.stderr
     lines = [line.strip(" |-") for line in graph.stdout.splitlines()]
     scheduler_at = lines.index("@scheduler:")
@@ -137,11 +166,11 @@ def test_local_outputs_make_the_groups_and_hostvars(tmp_path, local_state):
     assert "@workers:" in lines and "@metrics_host:" in lines and "@cluster:" in lines
 
 
-def test_static_outputs_reach_hosts_over_ssh(tmp_path):
-    state_dir = tmp_path / "state"
+def test_static_outputs_reach_hosts_over_ssh(tmp_path, fixed):
+    state_dir = tmp_path / "state" / "fixed"
     key = str(tmp_path / "keys" / "id_burst")
     write_outputs(state_dir, static_outputs(key))
-    data = listed(tmp_path, state_dir=state_dir)
+    data = listed(tmp_path, state_dir=tmp_path / "state", cluster=fixed)
     hostvars = data["_meta"]["hostvars"]
     assert hosts_of(data, "scheduler") == ["head"]
     assert hosts_of(data, "workers") == ["head", "node-1"]
@@ -160,54 +189,52 @@ def test_static_outputs_reach_hosts_over_ssh(tmp_path):
         )
 
 
-def test_static_outputs_without_user_or_key_set_neither(tmp_path):
-    state_dir = tmp_path / "state"
+def test_static_outputs_without_user_or_key_set_neither(tmp_path, fixed):
     outputs = static_outputs(None)
     outputs["ssh_user"] = None
-    write_outputs(state_dir, outputs)
-    hostvars = listed(tmp_path, state_dir=state_dir)["_meta"]["hostvars"]
+    write_outputs(tmp_path / "state" / "fixed", outputs)
+    hostvars = listed(tmp_path, state_dir=tmp_path / "state", cluster=fixed)["_meta"]["hostvars"]
     assert all("ansible_user" not in hv for hv in hostvars.values())
     assert all("ansible_ssh_private_key_file" not in hv for hv in hostvars.values())
 
 
-def test_contract_violation_fails_naming_file_and_problem(tmp_path):
-    state_dir = tmp_path / "state"
+def test_contract_violation_fails_naming_file_and_problem(tmp_path, fixed):
     outputs = static_outputs(None)
     outputs["hosts"][2]["role"] = "worker"  # no metrics_host
-    path = write_outputs(state_dir, outputs)
-    done = inventory(tmp_path, "--list", state_dir=state_dir)
+    path = write_outputs(tmp_path / "state" / "fixed", outputs)
+    done = inventory(tmp_path, "--list", state_dir=tmp_path / "state", cluster=fixed)
     assert done.returncode != 0
     assert str(path) in done.stderr
     assert "exactly one metrics_host" in done.stderr
 
 
-def test_unreadable_json_fails_naming_the_file(tmp_path):
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
+def test_unreadable_json_fails_naming_the_file(tmp_path, fixed):
+    state_dir = tmp_path / "state" / "fixed"
+    state_dir.mkdir(parents=True)
     path = state_dir / stack_outputs.FILE_NAME
     path.write_text('{"cluster": "half', encoding="utf-8")
-    done = inventory(tmp_path, "--list", state_dir=state_dir)
+    done = inventory(tmp_path, "--list", state_dir=tmp_path / "state", cluster=fixed)
     assert done.returncode != 0
     assert str(path) in done.stderr
 
 
-def test_bug_hosts_as_a_mapping_fails_naming_file_and_problem(tmp_path):
+def test_bug_hosts_as_a_mapping_fails_naming_file_and_problem(tmp_path, fixed):
     """A hand-written outputs file with ``hosts`` as a mapping: the error says only ``0``."""
-    state_dir = tmp_path / "state"
     outputs = static_outputs(None)
     outputs["hosts"] = {host["name"]: host for host in outputs["hosts"]}
-    path = write_outputs(state_dir, outputs)
-    done = inventory(tmp_path, "--list", state_dir=state_dir)
+    path = write_outputs(tmp_path / "state" / "fixed", outputs)
+    done = inventory(tmp_path, "--list", state_dir=tmp_path / "state", cluster=fixed)
     assert done.returncode != 0
     assert str(path) in done.stderr
     assert "hosts" in done.stderr.replace(str(path), "")
 
 
-def test_keyed_groups_groups_and_compose_from_own_config(tmp_path, local_state):
+def test_keyed_groups_groups_and_compose_from_own_config(tmp_path, inv, local_state):
     config = tmp_path / "x.burst.yml"
     config.write_text(
         "plugin: burst.cluster.stack_outputs\n"
-        f"state_dir: {json.dumps(str(local_state))}\n"
+        f"cluster_file: {json.dumps(str(inv))}\n"
+        f"state_dir: {json.dumps(str(tmp_path / 'state'))}\n"
         "keyed_groups:\n"
         "  - key: burst_role\n"
         "    prefix: role\n"
@@ -217,7 +244,7 @@ def test_keyed_groups_groups_and_compose_from_own_config(tmp_path, local_state):
         "  dask_address: \"'tcp://' ~ burst_private_ip ~ ':8786'\"\n",
         encoding="utf-8",
     )
-    data = listed(tmp_path, "-i", str(config))  # no BURST_STATE_DIR: the file's state_dir
+    data = listed(tmp_path, "-i", str(config))  # no BURST_STATE_DIR, no -e: the file's options
     assert hosts_of(data, "role_initializer") == ["inv-0"]
     assert hosts_of(data, "role_worker") == ["inv-1", "inv-2"]
     assert hosts_of(data, "role_metrics_host") == ["inv-metrics"]
@@ -227,10 +254,51 @@ def test_keyed_groups_groups_and_compose_from_own_config(tmp_path, local_state):
         assert hv["dask_address"] == "tcp://127.0.0.1:8786"
 
 
-def test_source_not_named_burst_yml_is_not_parsed(tmp_path, local_state):
+def test_source_not_named_burst_yml_is_not_parsed(tmp_path, inv, local_state):
     config = tmp_path / "x.yml"
     config.write_text("plugin: burst.cluster.stack_outputs\n", encoding="utf-8")
-    done = inventory(tmp_path, "--list", "-i", str(config), state_dir=local_state)
+    done = inventory(
+        tmp_path, "--list", "-i", str(config), state_dir=tmp_path / "state", cluster=inv
+    )
     assert done.returncode != 0  # unparsed_is_failed in ansible.cfg
     assert f"Unable to parse {config}" in done.stderr
+    assert "inv-0" not in done.stdout
+
+
+def test_each_cluster_of_one_directory_gets_its_own_hosts(tmp_path):
+    """Two cluster files side by side, both up: -e cluster_file picks whose outputs to read,
+    from .burst/<name>/ beside the files (no $BURST_STATE_DIR)."""
+    one = write_cluster(tmp_path, "one", provider="local", size=1)
+    two = write_cluster(tmp_path, "two", provider="local", size=2)
+    assert bring_up(one) == tmp_path / ".burst" / "one"
+    assert bring_up(two) == tmp_path / ".burst" / "two"
+    for path, hosts in ((one, ["one-0", "one-metrics"]), (two, ["two-0", "two-1", "two-metrics"])):
+        data = listed(tmp_path, cluster=path)
+        assert hosts_of(data, "cluster") == hosts
+        name = path.stem
+        for host, hv in data["_meta"]["hostvars"].items():
+            assert hv["burst_cluster"] == name
+            assert hv["burst_workdir"] == str(tmp_path / ".burst" / name / "hosts" / host)
+        graph = inventory(tmp_path, "--graph", cluster=path)
+        assert graph.returncode == 0, graph.stderr
+        assert f"{name}-0" in graph.stdout
+        assert ("one-0" in graph.stdout) == (name == "one")
+
+
+def test_without_a_cluster_file_it_is_the_checkouts_cluster_yaml(tmp_path):
+    up = bring_up(REPO / "cluster.yaml", tmp_path / "state")
+    name = load_cluster_file(REPO / "cluster.yaml")["name"]
+    assert up == tmp_path / "state" / name
+    data = listed(tmp_path, state_dir=tmp_path / "state")
+    assert hosts_of(data, "scheduler") == [f"{name}-0"]
+
+
+@pytest.mark.parametrize("text", ["name: Not A Name\n", "size: [\n", None])
+def test_a_cluster_file_that_does_not_load_is_an_empty_inventory(tmp_path, local_state, text):
+    path = tmp_path / "bad.yaml"
+    if text is not None:  # else: no such file
+        path.write_text(text, encoding="utf-8")
+    done = inventory(tmp_path, "--list", state_dir=tmp_path / "state", cluster=path)
+    assert done.returncode == 0, done.stderr
+    assert plain(json.loads(done.stdout))["_meta"]["hostvars"] == {}
     assert "inv-0" not in done.stdout

@@ -150,13 +150,19 @@ def test_read_checks_the_file(tmp_path):
         stack_outputs.read(str(path))
 
 
-def test_state_dir_prefers_the_value_then_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("BURST_STATE_DIR", str(tmp_path / "from-env"))
-    assert stack_outputs.state_dir(str(tmp_path / "given")) == str(tmp_path / "given")
-    assert stack_outputs.state_dir() == str(tmp_path / "from-env")
-    monkeypatch.delenv("BURST_STATE_DIR")
+def test_a_cluster_state_is_under_its_name_beside_its_file_or_in_the_environment(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv("BURST_STATE_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert stack_outputs.state_dir() == str(tmp_path / ".burst")
+    first = validate_config({"name": "first"}, tmp_path / "files")
+    second = validate_config({"name": "second"}, tmp_path / "files")
+    assert stack_outputs.state_dir(first) == str(tmp_path / "files" / ".burst" / "first")
+    assert stack_outputs.state_dir(second) == str(tmp_path / "files" / ".burst" / "second")
+    assert stack_outputs.state_dir(first, "given") == str(tmp_path / "given" / "first")
+    monkeypatch.setenv("BURST_STATE_DIR", str(tmp_path / "from-env"))
+    assert stack_outputs.state_dir(first) == str(tmp_path / "from-env" / "first")
+    assert stack_outputs.state_dir(first, "given") == str(tmp_path / "given" / "first")
 
 
 # The contract says check() raises ValueError naming what is wrong. Hand-written outputs

@@ -235,23 +235,29 @@ def test_command_that_exits_at_once_fails_with_the_end_of_its_log(run, started, 
     assert result["msg"].rstrip().endswith("fatal: no such dataset xyz")
 
 
-def test_ready_timeout_exceeded_fails_not_listening(run, started, tmp_path):
+@pytest.mark.parametrize("stranger", [False, True], ids=["free port", "another program's port"])
+def test_ready_timeout_exceeded_fails_not_listening(run, started, tmp_path, stranger):
+    """A port another program listens on is not taken for the process listening."""
     pidfiles, leaders = started
     pidfile = tmp_path / "deaf.pid"
     pidfiles.append(pidfile)
-    port = free_port()
-    began = time.monotonic()
-    result = run(
-        name="deaf",
-        argv=server_args(tmp_path, 0),
-        pidfile=str(pidfile),
-        ready_port=port,
-        ready_timeout=0.5,
-    )
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        port = other.getsockname()[1]
+        if stranger:
+            other.listen()
+        else:
+            other.close()
+        began = time.monotonic()
+        result = run(
+            name="deaf",
+            argv=server_args(tmp_path, 0),
+            pidfile=str(pidfile),
+            ready_port=port,
+            ready_timeout=0.5,
+        )
     assert result["failed"] is True
-    assert "not listening" in result["msg"]
-    assert f"port {port}" in result["msg"]
-    assert "deaf" in result["msg"]
+    assert f"deaf is not listening on port {port}" in result["msg"]
     assert 0.5 <= time.monotonic() - began < 10
     leaders.add(result["pid"])
 
