@@ -36,6 +36,8 @@ options:
   cluster_file:
     description:
       - The cluster file whose hosts to list; relative to the current directory.
+      - Set in the inventory file, it wins over the extra variable (Ansible's order for
+        plugin options); C(playbooks/inventory/stack.burst.yml) leaves it to the variable.
       - Defaults to C(cluster.yaml) of the burst checkout this collection is in, as for
         C(playbooks/site.yml).
     type: path

@@ -71,9 +71,8 @@ def taken(name: str, address: str, port: int) -> dict | None:
     """Who holds ``port`` on ``address``, or None when a server could listen on it now."""
     found = {"name": name, "port": port, "address": address}
     try:
-        family, kind, proto, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[
-            0
-        ]
+        addresses = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, where = addresses[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(where)
@@ -101,8 +100,10 @@ def main():
     address, ports = module.params["address"], module.params["ports"]
     try:
         checked = {name: int(port) for name, port in ports.items()}
+        if not all(0 < port < 65536 for port in checked.values()):
+            raise ValueError
     except (TypeError, ValueError):
-        module.fail_json(msg=f"ports: {ports!r} — must map names to port numbers")
+        module.fail_json(msg=f"ports: {ports!r} — must map names to port numbers from 1 to 65535")
     found = [hold for name, port in checked.items() if (hold := taken(name, address, port))]
     if found:
         module.fail_json(msg="; ".join(hold.pop("msg") for hold in found), taken=found)
