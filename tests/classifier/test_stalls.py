@@ -146,7 +146,7 @@ def test_with_every_worker_frozen_the_run_fails_naming_the_stall(run):
 
 def test_batches_slower_than_the_stall_timeout_are_no_stall(run):
     rows = 32
-    job = run(rows, 1_000_000, 16)  # one batch on each worker, each of several seconds
+    job = run(rows, 2_500_000, 16)  # one batch on each worker: about 11 s of CPU each here
     procs = job["processes"]
     for name in ("sender", "source", "receiver"):
         assert procs.wait(name, job[name]) == 0, procs.log(name)
