@@ -86,8 +86,10 @@ def test_two_clusters_of_one_directory_run_at_once_each_with_its_own_state(tmp_p
     """No $BURST_STATE_DIR: the state goes beside the cluster files, under each one's name."""
     long, short = write_long(tmp_path), write_short(tmp_path)
     marker = {"BURST_TEST_RUN": str(tmp_path)}
-    runs = [start_site(long, None, **marker), start_site(short, None, **marker)]
+    runs = [start_site(long, None, **marker)]
     try:
+        wait_for_rows(tmp_path / ".burst" / "long")  # the short run then ends mid-way through it
+        runs.append(start_site(short, None, **marker))
         (short_code, short_output, short_ended) = finish(runs[1])
         seen_mid_run = list((tmp_path / ".burst" / "long" / "hosts").glob("*/runs/*"))
         (long_code, long_output, _) = finish(runs[0])
