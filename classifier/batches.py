@@ -7,9 +7,12 @@ with its line number and reason, so the counts always balance.
 import csv
 import importlib
 import io
+import pickle
+import secrets
 from dataclasses import dataclass, field
 from functools import cache
 
+import numpy as np
 import pandas as pd
 
 from classifier import records
@@ -17,14 +20,36 @@ from classifier import records
 RESULT_COLUMN = "CLASSIFICATION"
 READ_OPTIONS = {"dtype": str, "keep_default_na": False, "index_col": 0}
 SHOWN_BYTES = 4096  # of a rejected record, in rejects.csv
+# A record this long is read and written field by field by burst: pandas' parser and csv's
+# writer would hold several copies of it (csv's four bytes a character).
+LONG_RECORD = 1024 * 1024
+PIECE_BYTES = 1024 * 1024
+
+
+def _out_of_band(data: bytes):
+    """``data`` as pickle protocol 5 sends it out of band: Dask then ships it as a frame of its
+    own rather than copying it into the pickle."""
+    return pickle.PickleBuffer(data)
+
+
+def _bytes(data) -> bytes:
+    return data if isinstance(data, bytes) else bytes(data)
 
 
 @dataclass(frozen=True)
 class Batch:
     header: bytes
-    data: bytes
+    data: bytes  # or, in the source, a view of the frame a long record came in
     first_line: int
     records: int
+
+    def __reduce_ex__(self, protocol):
+        data = _out_of_band(self.data) if protocol >= 5 else _bytes(self.data)
+        return _batch, (self.header, data, self.first_line, self.records)
+
+
+def _batch(header: bytes, data, first_line: int, count: int) -> Batch:
+    return Batch(header, _bytes(data), first_line, count)
 
 
 @dataclass
@@ -33,6 +58,17 @@ class BatchResult:
     rows: bytes
     rows_out: int
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def __reduce_ex__(self, protocol):
+        rows = _out_of_band(self.rows) if protocol >= 5 else self.rows
+        return _result, (self.first_line, rows, self.rows_out, self.rejects)
+
+
+def _result(first_line: int, rows, rows_out: int, rejects: list) -> BatchResult:
+    """A result as the source gets it: its rows may be a view of the frame they came in."""
+    return BatchResult(
+        first_line, rows if isinstance(rows, bytes) else memoryview(rows), rows_out, rejects
+    )
 
 
 class ClassifierError(RuntimeError):
@@ -110,6 +146,11 @@ def _parse_fast(batch: Batch, columns: list[str]) -> pd.DataFrame | None:
     """
     if batch.data.count(b"\r") != batch.data.count(b"\r\n"):
         return None
+    if (
+        len(batch.data) > LONG_RECORD
+        and np.diff(records.ends(batch.data), prepend=0).max(initial=0) > LONG_RECORD
+    ):
+        return None
     fields = records.fields_per_record(batch.data)
     if fields is None or len(fields) != batch.records or (fields != len(columns)).any():
         return None
@@ -124,33 +165,62 @@ def _parse_fast(batch: Batch, columns: list[str]) -> pd.DataFrame | None:
 
 def _shown(record: bytes) -> str:
     """A rejected record as rejects.csv shows it: its text, cut after SHOWN_BYTES."""
-    record = record.rstrip(b"\r\n")
-    cut = f"… ({len(record)} bytes in all)" if len(record) > SHOWN_BYTES else ""
-    return record[:SHOWN_BYTES].decode("utf-8", "backslashreplace") + cut
+    size = len(record)
+    while size and record[size - 1] in b"\r\n":
+        size -= 1
+    cut = f"… ({size} bytes in all)" if size > SHOWN_BYTES else ""
+    return bytes(record[: min(size, SHOWN_BYTES)]).decode("utf-8", "backslashreplace") + cut
 
 
 def _lines(batch: Batch):
-    """(input line, record) for each record of the batch."""
-    line = batch.first_line
-    for record in records.iter_records(batch.data):
+    """(input line, record) for each record of the batch; a long record as a view of it."""
+    line, start, view = batch.first_line, 0, memoryview(batch.data)
+    for end in records.whole_ends(batch.data).tolist():
+        long = end - start > LONG_RECORD
+        record = view[start:end] if long else batch.data[start:end]
         yield line, record
-        line += record.count(b"\n")
+        line += records.newlines(record) if long else record.count(b"\n")
+        start = end
 
 
-def _reason(record: bytes, columns: list[str]) -> tuple[str | None, list[str]]:
-    """Why a record cannot be classified (None if it can), and its fields."""
-    try:
-        text = record.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return f"not UTF-8 (byte {error.object[error.start]:#04x} at offset {error.start})", []
-    if not text.strip("\r\n"):
-        return "blank line", []
-    try:
-        fields = next(csv.reader(io.StringIO(text), strict=True))
-    except csv.Error as error:
-        if "unexpected end of data" in str(error):
-            return "a quoted field is never closed (it runs to the end of the input)", []
-        fields = next(csv.reader(io.StringIO(text)))
+def _fields(record) -> tuple[str | None, list[str]] | None:
+    """Why a long RFC 4180 record cannot be classified (None if it can), and its fields, each
+    decoded once from a view of the record; None for a record csv's reader must read."""
+    spans = records.field_spans(record)
+    if spans is None:
+        return None
+    fields = []
+    for start, stop, quoted in spans:
+        try:
+            text = str(record[start:stop], "utf-8")
+        except UnicodeDecodeError as error:
+            offset = start + error.start
+            return f"not UTF-8 (byte {record[offset]:#04x} at offset {offset})", []
+        fields.append(text.replace('""', '"') if quoted else text)
+    return None, fields
+
+
+def _reason(record, columns: list[str]) -> tuple[str | None, list[str]]:
+    """Why a record (bytes, or a view of a long one) cannot be classified (None if it can), and
+    its fields."""
+    found = _fields(record) if isinstance(record, memoryview) else None
+    if found is not None:
+        reason, fields = found
+        if reason:
+            return reason, fields
+    else:
+        try:
+            text = str(record, "utf-8")
+        except UnicodeDecodeError as error:
+            return f"not UTF-8 (byte {error.object[error.start]:#04x} at offset {error.start})", []
+        if not text.strip("\r\n"):
+            return "blank line", []
+        try:
+            fields = next(csv.reader(io.StringIO(text), strict=True))
+        except csv.Error as error:
+            if "unexpected end of data" in str(error):
+                return "a quoted field is never closed (it runs to the end of the input)", []
+            fields = next(csv.reader(io.StringIO(text)))
     if len(fields) != len(columns):
         return f"expected {len(columns)} fields, got {len(fields)}", fields
     if not fields[0]:
@@ -190,5 +260,71 @@ def process(batch: Batch, classifier: str, slowness: int, on_error: str = "fail"
         reason = str(ClassifierError(batch.first_line, detail))
         rejects += [(n, reason, _shown(r)) for n, r in _lines(batch) if n not in rejected]
         return BatchResult(batch.first_line, b"", 0, sorted(rejects))
-    rows = frame.to_csv(header=False, lineterminator="\n").encode()
-    return BatchResult(batch.first_line, rows, len(frame), rejects)
+    return BatchResult(batch.first_line, _rows(frame), len(frame), rejects)
+
+
+def _rows(frame: pd.DataFrame) -> bytes | bytearray:
+    """The frame's rows as ``to_csv`` writes them. Texts over LONG_RECORD characters are written
+    here from their UTF-8, a piece at a time, quoted as csv quotes them; ``to_csv`` writes the
+    rest."""
+    marker = f"burst{secrets.token_hex(16)}x"
+    texts, short = [], None
+    for column in range(-1, frame.shape[1]):
+        values = frame.index.to_series() if column < 0 else frame.iloc[:, column]
+        if not pd.api.types.is_string_dtype(values.dtype):
+            continue
+        is_long = values.str.len().fillna(0).to_numpy(dtype=np.int64) > LONG_RECORD
+        if not is_long.any():
+            continue
+        tags = values.where(~is_long, "").astype(object).to_numpy(copy=True)
+        for row in np.flatnonzero(is_long).tolist():
+            texts.append(_utf8(values, row))
+            tags[row] = f"{marker}{len(texts) - 1}{marker}"
+        short = frame.copy(deep=False) if short is None else short
+        if column < 0:
+            short.index = pd.Index(tags, name=frame.index.name)
+        else:
+            short.isetitem(column, tags)
+    if short is None:
+        return frame.to_csv(header=False, lineterminator="\n").encode()
+    text = short.to_csv(header=False, lineterminator="\n")
+    rows = bytearray()
+    for number, piece in enumerate(text.split(marker)):
+        if number % 2:
+            _write_quoted(rows, texts[int(piece)])
+        else:
+            rows += piece.encode()
+    return rows
+
+
+def _utf8(values: pd.Series, row: int) -> memoryview:
+    """The UTF-8 of one text: a view of pyarrow's buffer where pandas keeps it there (indexing
+    the array would copy it)."""
+    if getattr(values.dtype, "storage", None) == "pyarrow":
+        for chunk in values.array.__arrow_array__().chunks:
+            if row >= len(chunk):
+                row -= len(chunk)
+                continue
+            offset_type = {"string": np.int32, "large_string": np.int64}.get(str(chunk.type))
+            if offset_type is None:
+                break
+            _, offsets, data = chunk.buffers()
+            start, stop = np.frombuffer(offsets, offset_type)[chunk.offset + row :][:2].tolist()
+            return memoryview(data)[start:stop]
+    return memoryview(values.iloc[row].encode())
+
+
+def _write_quoted(rows: bytearray, text: memoryview) -> None:
+    """UTF-8 ``text`` as csv's writer writes it, quoted where csv would quote it: csv decides by
+    the characters a text holds, so a probe of those decides for it."""
+    first = bytes(text[:4]).decode("utf-8", "ignore")[:1]
+    last = bytes(text[-4:]).decode("utf-8", "ignore")[-1:]
+    probe = first + "".join(c for c in ',"\r\n' if records.holds(text, ord(c))) + last
+    written = io.StringIO()
+    csv.writer(written, lineterminator="\n").writerow([probe])
+    quoted = written.getvalue().startswith('"')
+    rows += b'"' if quoted else b""
+    for start in range(0, len(text), PIECE_BYTES):
+        piece = bytes(text[start : start + PIECE_BYTES])
+        rows += piece.replace(b'"', b'""') if quoted else piece
+    rows += b'"' if quoted else b""

@@ -15,7 +15,7 @@ import numpy as np
 BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark: pandas reads the header as if it were not there
 QUOTE = b'"'
 NEWLINE = b"\n"
-_QUOTE, _NEWLINE, _COMMA = ord(QUOTE), ord(NEWLINE), ord(",")
+_QUOTE, _NEWLINE, _COMMA, _RETURN = ord(QUOTE), ord(NEWLINE), ord(","), ord("\r")
 _SENTINEL = "\0end\n"
 csv.field_size_limit(2**31 - 1)  # a record may be as long as a frame; pandas has no such limit
 
@@ -125,6 +125,42 @@ def fields_per_record(data: bytes) -> np.ndarray | None:
     if len(quotes):
         commas = _outside_quotes(quotes, commas)
     return np.diff(np.searchsorted(commas, newlines), prepend=0) + 1
+
+
+def holds(data, value: int) -> bool:
+    """Whether ``data`` (bytes or a view) holds the byte ``value``, a block at a time."""
+    octets = np.frombuffer(data, dtype=np.uint8)
+    return any(
+        (octets[start : start + BLOCK_BYTES] == value).any()
+        for start in range(0, len(octets), BLOCK_BYTES)
+    )
+
+
+def newlines(data) -> int:
+    """The newlines in ``data`` (bytes or a view)."""
+    return len(_offsets(np.frombuffer(data, dtype=np.uint8), _NEWLINE))
+
+
+def field_spans(record) -> list[tuple[int, int, bool]] | None:
+    """``(start, stop, quoted)`` of each field of one RFC 4180 record (bytes or a view, its line
+    end included), a quoted field's quotes left out; None if it is not RFC 4180 or holds a
+    carriage return outside quotes other than its line end."""
+    found = structure(record)
+    if found is None:
+        return None
+    octets, line_ends, quotes = found
+    end = len(octets) - (len(octets) > 0 and octets[-1] == _NEWLINE)
+    end -= end > 0 and octets[end - 1] == _RETURN
+    commas, returns = _offsets(octets, _COMMA), _offsets(octets, _RETURN)
+    if len(quotes):
+        commas, returns = _outside_quotes(quotes, commas), _outside_quotes(quotes, returns)
+    if len(line_ends) > 1 or (len(line_ends) and line_ends[0] < end) or (returns < end).any():
+        return None
+    spans = []
+    for start, stop in zip([0, *(commas + 1).tolist()], [*commas.tolist(), end], strict=True):
+        quoted = stop - start >= 2 and octets[start] == _QUOTE
+        spans.append((start + 1, stop - 1, True) if quoted else (start, stop, False))
+    return spans
 
 
 def ends(data: bytes) -> np.ndarray:

@@ -11,18 +11,22 @@ import hashlib
 import logging
 import time
 from collections import deque
+from concurrent.futures import CancelledError
 from contextlib import suppress
 from dataclasses import dataclass
 
 import dask
 import numpy as np
-from distributed import Client, wait
+from distributed import Client, Future, wait
 
 from classifier import batches, dask_cluster, framing, gate, link, records, stalls
 from classifier.tls import Tls
 
 log = logging.getLogger("burst.source")
 REORDER_WINDOW = 4
+# A batch this big goes straight to a worker (Dask's scatter) instead of through the scheduler,
+# which would hold copies of it while the task waits and runs.
+SCATTER_BYTES = 1024 * 1024
 
 
 class RunError(Exception):
@@ -82,12 +86,27 @@ class Batcher:
             yield from self._cut(payload, records.whole_ends(payload))
 
     def _cut(self, data: bytes, ends):
-        start = taken = 0
+        start = 0
         if self.header is None:
             if problem := records.columns_problem(data[: ends[0]], self.max_columns):
                 raise RunError(f"line 1: {problem}")
-            self.header, start, taken = data[: ends[0]], int(ends[0]), 1
+            self.header, start = data[: ends[0]], int(ends[0])
             self._next_line = 1 + self.header.count(b"\n")
+            ends = ends[1:]
+        done = 0
+        for index in np.flatnonzero(np.diff(ends, prepend=start) > batches.LONG_RECORD).tolist():
+            # a long record is a batch of its own: a view of its frame, never copied
+            yield from self._cut_records(data, start, ends[done:index])
+            if self._pending_records:
+                yield self._batch(b"".join(self._pending), self._pending_records)
+                self._pending, self._pending_records = [], 0
+            begin = int(ends[index - 1]) if index > done else start
+            start, done = int(ends[index]), index + 1
+            yield self._batch(_piece(data, begin, start), 1)
+        yield from self._cut_records(data, start, ends[done:])
+
+    def _cut_records(self, data: bytes, start: int, ends):
+        taken = 0
         while len(ends) - taken >= self.batch_rows - self._pending_records:
             taken += self.batch_rows - self._pending_records
             cut = int(ends[taken - 1])
@@ -95,12 +114,12 @@ class Batcher:
             yield self._batch(b"".join(self._pending), self.batch_rows)
             self._pending, self._pending_records, start = [], 0, cut
         if taken < len(ends):
-            self._pending.append(_piece(data, start, len(data)))
+            self._pending.append(_piece(data, start, int(ends[-1])))
             self._pending_records += len(ends) - taken
 
-    def _batch(self, data: bytes, count: int) -> batches.Batch:
+    def _batch(self, data: bytes | memoryview, count: int) -> batches.Batch:
         batch = batches.Batch(self.header, data, self._next_line, count)
-        self._next_line += data.count(b"\n")
+        self._next_line += records.newlines(data)
         self.rows_in += count
         return batch
 
@@ -110,10 +129,10 @@ def _piece(data: bytes, start: int, stop: int) -> bytes | memoryview:
     return data if (start, stop) == (0, len(data)) else memoryview(data)[start:stop]
 
 
-def _send_rows(receiver, count: int, rows: bytes) -> None:
+def _send_rows(receiver, count: int, rows: bytes | memoryview) -> None:
     """A ROWS frame, its rows sent as they are rather than copied into the frame."""
     head = link.ROWS + link.COUNT.pack(count)
-    receiver.sendall(framing.LENGTH.pack(len(head) + len(rows)) + head)
+    receiver.sendall(framing.LENGTH.pack(len(head) + memoryview(rows).nbytes) + head)
     receiver.sendall(rows)
 
 
@@ -132,6 +151,20 @@ def scheduler_address(address: str, tls: Tls | None) -> str:
     if scheme != "tls":
         raise ValueError(f"--scheduler {address}: with TLS files, expected a tls:// address")
     return address
+
+
+@dataclass
+class Task:
+    """A batch in flight. A scattered batch is kept (``batch``), since the worker holding it
+    may leave the cluster: its task is then cancelled and the source sends it again."""
+
+    future: Future
+    batch: batches.Batch | None = None
+    held: Future | None = None
+    tries: int = 0
+
+    def lost(self) -> bool:
+        return self.batch is not None and self.future.status == "cancelled"
 
 
 @dataclass(frozen=True)
@@ -198,7 +231,9 @@ def run(
             )
             with (
                 dask.config.set(dask_cluster.SETTINGS),
-                Client(address, security=security, timeout=connect_timeout) as client,
+                Client(
+                    address, security=security, timeout=connect_timeout, direct_to_workers=True
+                ) as client,
                 stalls.StallWatch(client, job.stall_timeout) as watch,
             ):
                 try:
@@ -275,9 +310,40 @@ def _serve(
     in_flight: deque = deque()
     sent = {"rows_out": 0, "rejected": 0, "header": False, "stalled": 0}
 
-    def forward(future) -> None:
-        result: batches.BatchResult = future.result()
-        watch.forget(future)
+    def start(batch: batches.Batch, tries: int = 0) -> Task:
+        args = (job.classifier, job.slowness, job.on_error)
+        if len(batch.data) < SCATTER_BYTES:
+            task = Task(client.submit(batches.process, batch, *args, pure=False))
+        else:
+            [held] = client.scatter([batch], direct=True, hash=False)
+            future = client.submit(batches.process, held, *args, pure=False)
+            task = Task(future, batch, held, tries)
+        watch.track(task.future)
+        return task
+
+    def revive(task: Task) -> None:
+        """Send a lost scattered batch again, up to Dask's own limit of retries per task."""
+        watch.forget(task.future)
+        if watch.failure or task.tries >= dask.config.get("distributed.scheduler.allowed-failures"):
+            task.future.result()  # raises: cancelled
+        log.warning(
+            "the worker holding the batch from input line %d left the cluster; sending it again",
+            task.batch.first_line,
+        )
+        again = start(task.batch, task.tries + 1)
+        task.future, task.held, task.tries = again.future, again.held, again.tries
+
+    def forward(task: Task) -> None:
+        while True:
+            with suppress(CancelledError):
+                wait(task.future)
+            if not task.lost() or watch.failure:
+                break
+            revive(task)
+        # A scattered batch's result comes straight from its worker, not through the scheduler.
+        direct, task.batch, task.held = task.batch is not None, None, None
+        result: batches.BatchResult = client.gather(task.future, direct=direct)
+        watch.forget(task.future)
         tell_stalls()
         if result.rejects:
             receiver.sendall(framing.encode(link.rejects(result.rejects)))
@@ -298,14 +364,11 @@ def _serve(
             receiver.sendall(framing.encode(link.HEADER + batches.results_header(batcher.header)))
             sent["header"] = True
 
-    def submit(batch) -> None:
-        send_header()
-        future = client.submit(
-            batches.process, batch, job.classifier, job.slowness, job.on_error, pure=False
-        )
-        watch.track(future)
-        in_flight.append(future)
-        settle()
+    def submit_all(cut) -> None:
+        for batch in cut:
+            send_header()
+            in_flight.append(start(batch))
+            settle()
 
     def settle() -> None:
         """Forward finished batches in order; return once fewer than max_in_flight still run.
@@ -314,15 +377,22 @@ def _serve(
         max_in_flight of them), so a slow batch never leaves a worker idle.
         """
         while True:
-            while in_flight and in_flight[0].done():
+            for task in in_flight:
+                if task.lost():
+                    revive(task)
+            while in_flight and in_flight[0].future.done():
                 forward(in_flight.popleft())
-            running = [future for future in in_flight if not future.done()]
+            running = [task.future for task in in_flight if not task.future.done()]
             if (
                 len(running) < job.max_in_flight
                 and len(in_flight) < REORDER_WINDOW * job.max_in_flight
             ):
                 return
-            wait(running, return_when="FIRST_COMPLETED")
+            try:
+                wait(running, return_when="FIRST_COMPLETED")
+            except CancelledError:  # a lost batch is sent again above; else the run fails
+                if watch.failure:
+                    raise
 
     end, digest, taken_bytes = None, hashlib.sha256(), 0
     for payload in _sender_frames(first, reader):
@@ -331,8 +401,7 @@ def _serve(
             break
         digest.update(payload)
         taken_bytes += len(payload)
-        for batch in batcher.feed(payload):
-            submit(batch)
+        submit_all(batcher.feed(payload))
     if end is None:
         raise ConnectionError("the sender closed its connection before the end-of-input frame")
     last = list(batcher.finish())
@@ -346,8 +415,8 @@ def _serve(
         raise RunError(problem)
     with suppress(OSError):  # tells the sender that every frame was taken
         senders.connection.sendall(framing.encode(framing.END))
-    for batch in last:
-        submit(batch)
+    submit_all(last)
+    del last
     while in_flight:
         forward(in_flight.popleft())
     if batcher.header is not None:

@@ -252,3 +252,23 @@ def test_real_pipeline_matches_the_reference(cluster):  # noqa: F811 (the import
         assert manifest["balanced"] is True, manifest
 
     check()
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    file=csv_files(max_rows=40),
+    long_record=st.sampled_from([0, 1, 8, 32]),
+    batch_rows=st.integers(1, 50),
+)
+def test_long_records_read_and_written_by_burst_match_the_reference(file, long_record, batch_rows):
+    """Records and texts over ``batches.LONG_RECORD`` bytes, which burst splits and writes itself
+    instead of pandas' parser and csv's writer, give the reference's results byte for byte."""
+    data, header, rows = file
+    _pandas_reads(data, header, rows)
+    expected, _ = _reference(data, SLOWNESS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batches, "LONG_RECORD", long_record)
+        _, cut, results, got = _burst_in_process(data, False, 64, 256, batch_rows)
+    assert [reject for result in results for reject in result.rejects] == []
+    assert sum(result.rows_out for result in results) == len(rows)
+    assert got == expected
