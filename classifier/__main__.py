@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from classifier import framing, records, stalls, tls, watchdog
+from classifier import framing, memory, records, stalls, tls, watchdog
 
 DEFAULT_CLASSIFIER = "classifier.black_box:classify"
 
@@ -142,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
             default=framing.MAX_FRAME_BYTES,
             help="the largest frame to send or accept (job.max_frame_bytes)",
         )
+        command.add_argument(
+            "--memory-budget",
+            type=int,
+            help="the most resident memory, in bytes, before the process fails naming it"
+            " (default: 512 MiB and, per frame it may hold, job.max_frame_bytes)",
+        )
     for command in (source, send):
         command.add_argument(
             "--max-columns",
@@ -170,12 +176,13 @@ def main(argv=None) -> int:
     watchdog.start(args.controller, args.max_lifetime, logging.getLogger("burst.watchdog"))
     status, error = 1, f"{args.command}: ended by an unexpected error (see its log)"
     try:
+        _watch_memory(args)
         status, error = _command(args), None
     except framing.PeerLost as lost:
         error = f"{args.command}: {lost}"
         logging.getLogger("burst").error("%s", error)
         status = framing.PEER_LOST_STATUS
-    except (ValueError, OSError) as problem:
+    except (ValueError, OSError, memory.OverBudget) as problem:
         error = f"{args.command}: {problem}"
         logging.getLogger("burst").error("%s", error)
         status = 2
@@ -187,6 +194,14 @@ def main(argv=None) -> int:
             partial.write_text(f"{status}\n{error or ''}\n", encoding="utf-8")
             partial.replace(args.exit_file)
     return status
+
+
+def _watch_memory(args) -> None:
+    if args.command not in memory.FRAMES:
+        return
+    frames = memory.budget(args.command, args.max_frame_bytes)
+    limit = args.memory_budget or frames
+    memory.watch(limit, memory.describe(args.command, limit, args.max_frame_bytes))
 
 
 def _command(args) -> int:

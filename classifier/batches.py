@@ -43,6 +43,11 @@ class Batch:
     first_line: int
     records: int
 
+    def release(self) -> None:
+        """Let go of the records' bytes, once read. A worker runs a batch once from its copy:
+        a batch that must run again comes again."""
+        object.__setattr__(self, "data", b"")
+
     def __reduce_ex__(self, protocol):
         data = _out_of_band(self.data) if protocol >= 5 else _bytes(self.data)
         return _batch, (self.header, data, self.first_line, self.records)
@@ -146,11 +151,6 @@ def _parse_fast(batch: Batch, columns: list[str]) -> pd.DataFrame | None:
     """
     if batch.data.count(b"\r") != batch.data.count(b"\r\n"):
         return None
-    if (
-        len(batch.data) > LONG_RECORD
-        and np.diff(records.ends(batch.data), prepend=0).max(initial=0) > LONG_RECORD
-    ):
-        return None
     fields = records.fields_per_record(batch.data)
     if fields is None or len(fields) != batch.records or (fields != len(columns)).any():
         return None
@@ -228,28 +228,44 @@ def _reason(record, columns: list[str]) -> tuple[str | None, list[str]]:
     return None, fields
 
 
-def _parse_checked(
-    batch: Batch, columns: list[str]
-) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
-    kept, rejects = [], []
+def _read_records(batch: Batch, columns: list[str], keep_shown: bool):
+    """(the fields of each record kept, the rejects, and with ``keep_shown`` (line, shown) of
+    every record, else None)."""
+    kept, rejects, shown = [], [], []
     for line, record in _lines(batch):
         reason, fields = _reason(record, columns)
+        if keep_shown:
+            shown.append((line, _shown(record)))
         if reason:
             rejects.append((line, reason, _shown(record)))
         else:
             kept.append(fields)
+    return kept, rejects, shown if keep_shown else None
+
+
+def _parse_checked(batch: Batch, columns: list[str], release: bool = False):
+    """The frame of the records that can be classified, the rejects, and (line, shown) of
+    every record (None unless ``release``). With ``release`` the batch lets go of its bytes
+    once they are read."""
+    kept, rejects, shown = _read_records(batch, columns, keep_shown=release)
+    if release:
+        batch.release()
     frame = pd.DataFrame(kept, columns=columns, dtype=str).set_index(columns[0])
-    return frame, rejects
+    return frame, rejects, shown
 
 
 def process(batch: Batch, classifier: str, slowness: int, on_error: str = "fail") -> BatchResult:
     """The task each worker runs. With ``on_error="reject"`` a batch the classifier raises on
-    comes back as rejects, each with the exception, instead of failing the run."""
+    comes back as rejects, each with the exception, instead of failing the run. A batch with a
+    long record is read by burst, and lets go of its bytes once read."""
+    if not isinstance(batch.data, bytes):  # the source's view of a long record, not sent
+        batch = _batch(batch.header, batch.data, batch.first_line, batch.records)
     columns = _columns(batch.header)
-    frame = _parse_fast(batch, columns)
-    rejects = []
+    long = len(batch.data) > LONG_RECORD and _longest_record(batch.data) > LONG_RECORD
+    frame = None if long else _parse_fast(batch, columns)
+    rejects, shown = [], None
     if frame is None:
-        frame, rejects = _parse_checked(batch, columns)
+        frame, rejects, shown = _parse_checked(batch, columns, release=long)
     try:
         frame = classify_frame(frame, classifier, slowness)
     except Exception as error:  # the user's code: report which batch, keep the type
@@ -258,9 +274,15 @@ def process(batch: Batch, classifier: str, slowness: int, on_error: str = "fail"
             raise ClassifierError(batch.first_line, detail) from error
         rejected = {line for line, _, _ in rejects}
         reason = str(ClassifierError(batch.first_line, detail))
-        rejects += [(n, reason, _shown(r)) for n, r in _lines(batch) if n not in rejected]
+        if shown is None:
+            shown = [(line, _shown(record)) for line, record in _lines(batch)]
+        rejects += [(line, reason, text) for line, text in shown if line not in rejected]
         return BatchResult(batch.first_line, b"", 0, sorted(rejects))
     return BatchResult(batch.first_line, _rows(frame), len(frame), rejects)
+
+
+def _longest_record(data: bytes) -> int:
+    return int(np.diff(records.ends(data), prepend=0).max(initial=0))
 
 
 def _rows(frame: pd.DataFrame) -> bytes | bytearray:

@@ -5,14 +5,14 @@ housekeeping ticks, and a longer switch interval so the worker's event loop
 interrupts the classifier's thread less often. Memory must not grow with the rows:
 no log of recent messages (the source's Dask client uses these settings too). The
 nanny hands the settings to its worker process; this module is that process's
-preload, which imports the batch code so pandas' import stays out of the first task.
+preload, which imports the batch code so pandas' import stays out of the first task (and out
+of the nanny and the scheduler, which run no batch).
 """
 
+import importlib
 import sys
 
 import dask
-
-import classifier.batches  # noqa: F401  (imported here so the preload loads it)
 
 SETTINGS = {
     "distributed.worker.profile.enabled": False,
@@ -26,9 +26,11 @@ PRELOAD = ["--preload", __name__]
 SWITCH_INTERVAL = 0.05
 
 
-def dask_setup(_scheduler_or_worker) -> None:
+def dask_setup(scheduler_or_worker) -> None:
     """Dask calls this in the process it preloads the module into."""
     sys.setswitchinterval(SWITCH_INTERVAL)
+    if type(scheduler_or_worker).__name__ == "Worker":
+        importlib.import_module("classifier.batches")
 
 
 def run(role: str, args: list[str]) -> int:

@@ -64,6 +64,30 @@ def encode(payload: bytes) -> bytes:
     return LENGTH.pack(len(payload)) + payload
 
 
+class LongPayload:
+    """A payload too long to hold: its first ``head`` bytes, then the rest a piece at a time,
+    which must be read (``pieces``) before the next frame."""
+
+    PIECE_BYTES = 1024 * 1024
+
+    def __init__(self, stream, length: int, head: int):
+        self.head = _read_exactly(stream, head, length)
+        self._stream, self._left, self._length = stream, length - len(self.head), length
+
+    def pieces(self):
+        while self._left:
+            piece = _read_exactly(self._stream, min(self._left, self.PIECE_BYTES), self._length)
+            self._left -= len(piece)
+            yield piece
+
+
+def _read_exactly(stream, size: int, length: int) -> bytes:
+    data = stream.read(size)
+    if len(data) < size:
+        raise FramingError(f"connection closed inside a frame of {length} bytes")
+    return data
+
+
 class FrameReader:
     """Reads frames from a connected socket until the peer closes it."""
 
@@ -71,8 +95,9 @@ class FrameReader:
         self._stream = sock.makefile("rb", buffering=1024 * 1024)
         self.max_frame_bytes = max_frame_bytes
 
-    def read(self) -> bytes | None:
-        """The next payload, or None when the peer closed between frames."""
+    def read(self, hold_at_most: int | None = None, head: int = 0) -> bytes | LongPayload | None:
+        """The next payload, or None when the peer closed between frames. A payload over
+        ``hold_at_most`` bytes comes as a LongPayload with its first ``head`` bytes."""
         prefix = self._stream.read(LENGTH.size)
         if not prefix:
             return None
@@ -83,6 +108,8 @@ class FrameReader:
             raise FramingError(
                 f"frame of {length} bytes is over the limit of {self.max_frame_bytes}"
             )
+        if hold_at_most is not None and length > hold_at_most:
+            return LongPayload(self._stream, length, head)
         payload = self._stream.read(length)
         if len(payload) < length:
             raise FramingError(f"connection closed after {len(payload)} of {length} bytes")

@@ -7,7 +7,6 @@ only a source with the run's certificate gets past the handshake.
 
 import csv
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -116,16 +115,36 @@ def source_check(payload: bytes) -> str | None:
     return "its first frame is not a burst source's summary"
 
 
+ROWS_HEAD = 1 + link.COUNT.size
+HOLD_AT_MOST = 1024 * 1024  # of a frame of rows: a longer one is written a piece at a time
+
+
+def _frames(first: bytes, reader: framing.FrameReader):
+    yield first
+    while (payload := reader.read(HOLD_AT_MOST, ROWS_HEAD)) is not None:
+        yield payload
+
+
 def _receive(payloads, results: Results) -> bool:
     """Take the source's frames until its end-of-results frame (True) or its leaving (False)."""
     for payload in payloads:
+        if isinstance(payload, framing.LongPayload):
+            if payload.head[:1] != link.ROWS:
+                payload = b"".join([payload.head, *payload.pieces()])
+            else:
+                (count,) = link.COUNT.unpack_from(payload.head, 1)
+                for piece in payload.pieces():
+                    results.write_rows(piece)
+                results.rows_out += count
+                results.progress("running")
+                continue
         if payload == framing.END:
             return True
         tag = payload[:1]
         if tag == link.ROWS:  # the rows are written from the frame itself, never copied
             (count,) = link.COUNT.unpack_from(payload, 1)
             with memoryview(payload) as view:
-                results.write_rows(view[1 + link.COUNT.size :])
+                results.write_rows(view[ROWS_HEAD:])
             results.rows_out += count
         elif tag == link.HEADER:
             results.write_rows(payload[1:])
@@ -176,9 +195,9 @@ def run(
                 with suppress(TimeoutError):
                     _, first, reader = sources.take(timeout=0.2)
                     reader.max_frame_bytes = framing.NO_LIMIT  # a batch's rows are one frame
-                    ended = _receive(itertools.chain([first], reader), results)
+                    ended = _receive(_frames(first, reader), results)
                     break
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, MemoryError) as error:
         problem = f"receiver: {error}"
     if stopped_by and not ended:
         problem = f"receiver: stopped by {stopped_by[0]} before the end of the results"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import dask
 import numpy as np
-from distributed import Client, Future, wait
+from distributed import Client, Future, KilledWorker, wait
 
 from classifier import batches, dask_cluster, framing, gate, link, records, stalls
 from classifier.tls import Tls
@@ -27,6 +27,7 @@ REORDER_WINDOW = 4
 # A batch this big goes straight to a worker (Dask's scatter) instead of through the scheduler,
 # which would hold copies of it while the task waits and runs.
 SCATTER_BYTES = 1024 * 1024
+KEPT_FRAMES = 2  # of job.max_frame_bytes: scattered batches kept in flight, at most
 
 
 class RunError(Exception):
@@ -159,6 +160,7 @@ class Task:
     may leave the cluster: its task is then cancelled and the source sends it again."""
 
     future: Future
+    first_line: int
     batch: batches.Batch | None = None
     held: Future | None = None
     tries: int = 0
@@ -313,11 +315,11 @@ def _serve(
     def start(batch: batches.Batch, tries: int = 0) -> Task:
         args = (job.classifier, job.slowness, job.on_error)
         if len(batch.data) < SCATTER_BYTES:
-            task = Task(client.submit(batches.process, batch, *args, pure=False))
+            task = Task(client.submit(batches.process, batch, *args, pure=False), batch.first_line)
         else:
             [held] = client.scatter([batch], direct=True, hash=False)
             future = client.submit(batches.process, held, *args, pure=False)
-            task = Task(future, batch, held, tries)
+            task = Task(future, batch.first_line, batch, held, tries)
         watch.track(task.future)
         return task
 
@@ -342,7 +344,16 @@ def _serve(
             revive(task)
         # A scattered batch's result comes straight from its worker, not through the scheduler.
         direct, task.batch, task.held = task.batch is not None, None, None
-        result: batches.BatchResult = client.gather(task.future, direct=direct)
+        try:
+            result: batches.BatchResult = client.gather(task.future, direct=direct)
+        except KilledWorker as error:
+            last = getattr(error.last_worker, "address", error.last_worker)
+            raise RunError(
+                f"the batch from input line {task.first_line} took down every worker that ran it"
+                f" ({last} last): a worker is restarted when it passes 95 %"
+                " of its memory limit (its host's memory shared by its workers and one more) or"
+                " crashes; its log says which"
+            ) from None
         watch.forget(task.future)
         tell_stalls()
         if result.rejects:
@@ -374,7 +385,8 @@ def _serve(
         """Forward finished batches in order; return once fewer than max_in_flight still run.
 
         Finished batches behind an unfinished one wait here (at most REORDER_WINDOW times
-        max_in_flight of them), so a slow batch never leaves a worker idle.
+        max_in_flight of them), so a slow batch never leaves a worker idle. The scattered
+        batches kept hold at most KEPT_FRAMES frames' worth of bytes, or one batch.
         """
         while True:
             for task in in_flight:
@@ -383,9 +395,11 @@ def _serve(
             while in_flight and in_flight[0].future.done():
                 forward(in_flight.popleft())
             running = [task.future for task in in_flight if not task.future.done()]
+            kept = sum(len(task.batch.data) for task in in_flight if task.batch is not None)
             if (
                 len(running) < job.max_in_flight
                 and len(in_flight) < REORDER_WINDOW * job.max_in_flight
+                and (kept <= KEPT_FRAMES * job.max_frame_bytes or len(in_flight) <= 1)
             ):
                 return
             try:
