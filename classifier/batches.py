@@ -5,16 +5,14 @@ with its line number and reason, so the counts always balance.
 """
 
 import csv
-import importlib
 import io
 from dataclasses import dataclass, field
-from functools import cache
 
 import pandas as pd
 
 from classifier import records
+from classifier.calling import RESULT_COLUMN, SLOWNESS, Call, ClassifierError, Unusable, raised
 
-RESULT_COLUMN = "CLASSIFICATION"
 READ_OPTIONS = {"dtype": str, "keep_default_na": False, "index_col": 0}
 SHOWN_BYTES = 4096  # of a rejected record, in rejects.csv
 
@@ -35,46 +33,23 @@ class BatchResult:
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
 
 
-class ClassifierError(RuntimeError):
-    """The user's classifier raised; names the batch it raised on."""
-
-    def __init__(self, first_line: int, detail: str):
-        super().__init__(first_line, detail)
-        self.first_line = first_line
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return (
-            f"the classifier raised on the batch starting at input line {self.first_line}:"
-            f" {self.detail}"
-        )
+def _empty(header: bytes) -> pd.DataFrame:
+    """The frame of a batch without rows, named as pandas names the input's columns."""
+    return pd.read_csv(io.BytesIO(header), nrows=0, **READ_OPTIONS)
 
 
-@cache
-def load_classifier(path: str):
-    """``module:function`` → the function."""
-    module_name, _, function_name = path.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"job.classifier {path!r} cannot be imported: {error}") from error
-    if not callable(function):
-        raise ValueError(f"job.classifier {path!r} is not a function")
-    return function
-
-
-def results_header(header: bytes) -> bytes:
+def results_header(header: bytes, result_column: str = RESULT_COLUMN) -> bytes:
     """The results' header row: the input's columns and the classification."""
-    frame = pd.read_csv(io.BytesIO(header), nrows=0, index_col=READ_OPTIONS["index_col"])
-    frame = frame.reindex(columns=[*frame.columns, RESULT_COLUMN])
-    return frame.to_csv(lineterminator="\n").encode()
+    return (
+        classify_frame(_empty(header), Call("", result_column=result_column))
+        .to_csv(lineterminator="\n")
+        .encode()
+    )
 
 
-def classify_frame(frame: pd.DataFrame, classifier: str, slowness: int) -> pd.DataFrame:
-    values = load_classifier(classifier)(frame, slowness=slowness)
-    if isinstance(values, pd.DataFrame):
-        values = values[RESULT_COLUMN]
-    frame[RESULT_COLUMN] = values.to_numpy() if isinstance(values, pd.Series) else values
+def classify_frame(frame: pd.DataFrame, call: Call) -> pd.DataFrame:
+    """``frame`` with the result column; the rows it holds are written out as they were read."""
+    frame[call.result_column] = call.values(frame) if len(frame) else []
     return frame
 
 
@@ -168,22 +143,33 @@ def _parse_checked(
             rejects.append((line, reason, _shown(record)))
         else:
             kept.append(fields)
-    frame = pd.DataFrame(kept, columns=columns, dtype=str).set_index(columns[0])
+    empty = _empty(batch.header)
+    index = pd.Index([fields[0] for fields in kept], dtype=str, name=empty.index.name)
+    frame = pd.DataFrame([fields[1:] for fields in kept], index, empty.columns, dtype=str)
     return frame, rejects
 
 
-def process(batch: Batch, classifier: str, slowness: int, on_error: str = "fail") -> BatchResult:
+def process(
+    batch: Batch,
+    classifier: str | Call,
+    slowness: int = SLOWNESS,
+    on_error: str = "fail",
+) -> BatchResult:
     """The task each worker runs. With ``on_error="reject"`` a batch the classifier raises on
-    comes back as rejects, each with the exception, instead of failing the run."""
+    comes back as rejects, each with the exception, instead of failing the run; a classifier
+    that cannot be called or returns no value per row fails it, naming the batch."""
+    call = classifier if isinstance(classifier, Call) else Call(classifier, slowness)
     columns = _columns(batch.header)
     frame = _parse_fast(batch, columns)
     rejects = []
     if frame is None:
         frame, rejects = _parse_checked(batch, columns)
     try:
-        frame = classify_frame(frame, classifier, slowness)
+        frame = classify_frame(frame, call)
+    except Unusable as error:
+        raise Unusable(f"{error} (the batch starting at input line {batch.first_line})") from None
     except Exception as error:  # the user's code: report which batch, keep the type
-        detail = f"{type(error).__name__}: {error}"
+        detail = raised(error)
         if on_error != "reject":
             raise ClassifierError(batch.first_line, detail) from error
         rejected = {line for line, _, _ in rejects}

@@ -18,7 +18,7 @@ import dask
 import numpy as np
 from distributed import Client, wait
 
-from classifier import batches, dask_cluster, framing, gate, link, records, stalls
+from classifier import batches, calling, dask_cluster, framing, gate, link, records, stalls
 from classifier.tls import Tls
 
 log = logging.getLogger("burst.source")
@@ -136,8 +136,7 @@ def scheduler_address(address: str, tls: Tls | None) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    classifier: str
-    slowness: int
+    call: calling.Call
     batch_rows: int
     max_in_flight: int
     workers: int
@@ -177,7 +176,7 @@ def run(
     connect_timeout: float = 60,
     tls: Tls | None = None,
 ) -> int:
-    batches.load_classifier(job.classifier)
+    job.call.keywords()
     address = scheduler_address(scheduler, tls)
     security = tls.security() if tls else None
     with gate.Gate(
@@ -194,7 +193,9 @@ def run(
         log.info("connected to the receiver at %s:%d", *sink)
         try:
             receiver.sendall(
-                framing.encode(link.summary(classifier=job.classifier, slowness=job.slowness))
+                framing.encode(
+                    link.summary(classifier=job.call.classifier, slowness=job.call.slowness)
+                )
             )
             with (
                 dask.config.set(dask_cluster.SETTINGS),
@@ -295,14 +296,13 @@ def _serve(
 
     def send_header() -> None:
         if not sent["header"]:
-            receiver.sendall(framing.encode(link.HEADER + batches.results_header(batcher.header)))
+            header = batches.results_header(batcher.header, job.call.result_column)
+            receiver.sendall(framing.encode(link.HEADER + header))
             sent["header"] = True
 
     def submit(batch) -> None:
         send_header()
-        future = client.submit(
-            batches.process, batch, job.classifier, job.slowness, job.on_error, pure=False
-        )
+        future = client.submit(batches.process, batch, job.call, on_error=job.on_error, pure=False)
         watch.track(future)
         in_flight.append(future)
         settle()
@@ -358,8 +358,8 @@ def _serve(
                 rows_in=batcher.rows_in,
                 rows_rejected=sent["rejected"],
                 input_started_at=started_at,
-                classifier=job.classifier,
-                slowness=job.slowness,
+                classifier=job.call.classifier,
+                slowness=job.call.slowness,
                 input={**(said or {}), **took, "tallied": said is not None},
                 stalled_workers=list(watch.removed),
             )
