@@ -10,29 +10,9 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SEED_STYLE
 
 from classifier import batches, calling, synthetic
-
-# The seed's own black box, as its users wrote it: row-wise apply, the frame changed and returned.
-SEED_STYLE = """
-import hashlib
-import random
-
-CLASSIFIER_SLOWNESS = 10
-
-
-def classify_df(df):
-    df['CLASSIFICATION'] = df.apply(_classify_row, axis=1)
-    return df
-
-
-def _classify_row(row):
-    h = hashlib.sha256()
-    for _ in range(CLASSIFIER_SLOWNESS):
-        h.update(str(row).encode())
-    random.seed(repr(row))
-    return random.uniform(0.0, 1.0)
-"""
 
 FORMS = """
 import numpy as np

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BIN, REPO, ansible_env
+from conftest import BIN, REPO, SEED_STYLE, ansible_env
 
 SECONDS = 5
 PEAK_BYTES = 200 * 1024 * 1024
@@ -106,24 +106,6 @@ def test_a_file_with_anchors_and_merge_keys_passes(tmp_path):
     assert run["returncode"] == 0, run["output"]
     assert "cluster.yaml is valid: cluster demo, provider local" in run["output"]
 
-
-SEED_STYLE = """
-import hashlib
-import random
-
-
-def classify_df(df):
-    df['CLASSIFICATION'] = df.apply(_classify_row, axis=1)
-    return df
-
-
-def _classify_row(row):
-    h = hashlib.sha256()
-    for _ in range(10):
-        h.update(str(row).encode())
-    random.seed(repr(row))
-    return random.uniform(0.0, 1.0)
-"""
 
 MYCLF = """
 def classify(frame):
