@@ -40,11 +40,9 @@ def _empty(header: bytes) -> pd.DataFrame:
 
 def results_header(header: bytes, result_column: str = RESULT_COLUMN) -> bytes:
     """The results' header row: the input's columns and the classification."""
-    return (
-        classify_frame(_empty(header), Call("", result_column=result_column))
-        .to_csv(lineterminator="\n")
-        .encode()
-    )
+    frame = _empty(header)
+    frame[result_column] = []
+    return frame.to_csv(lineterminator="\n").encode()
 
 
 def classify_frame(frame: pd.DataFrame, call: Call) -> pd.DataFrame:

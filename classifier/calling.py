@@ -110,17 +110,15 @@ class Call:
             values = values.to_numpy()
         if isinstance(values, tuple):
             values = list(values)
-        one_per_row = isinstance(values, list) or getattr(values, "ndim", 0) == 1
-        if one_per_row and isinstance(values, list | np.ndarray) and len(values) == len(frame):
-            return values
+        if isinstance(values, np.ndarray) and values.ndim == 1 or isinstance(values, list):
+            if len(values) == len(frame):
+                return values
         described = _described(returned, self.result_column)
+        forgot = "; a function that changes the frame it is given must return it"
         raise Unusable(
             f"job.classifier {self.classifier!r} returned {described} for a frame of"
             f" {len(frame)} rows; expected {EXPECTED.format(self.result_column)}"
-            + (
-                "; a function that changes the frame it is given must return it"
-                * (returned is None)
-            )
+            + (forgot if returned is None else "")
         )
 
     def _shown(self, keywords: dict) -> str:

@@ -144,8 +144,14 @@ def main():
             why = said.read().split("\n", 1)[1].strip().removeprefix("try: ")
     except (OSError, IndexError):
         why = ""
-    shown = "\n".join(lines[-SHOWN_LINES:])
-    module.fail_json(msg=why or f"the check ended with status {status}:\n{shown}")
+    if "cannot be imported" in why and config["provider"] != "local":
+        why += (
+            f" (the machines of provider {config['provider']} have burst's own package only;"
+            " a module beside the cluster file is importable with provider local)"
+        )
+    if not why or why.startswith("ended by an unexpected error"):
+        why = f"the check ended with status {status}: " + "\n".join(lines[-SHOWN_LINES:])
+    module.fail_json(msg=why)
 
 
 if __name__ == "__main__":

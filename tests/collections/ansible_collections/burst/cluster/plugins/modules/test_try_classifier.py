@@ -1,4 +1,5 @@
-"""burst.cluster.try_classifier: a classifier that never returns is stopped, with its process."""
+"""burst.cluster.try_classifier: a classifier that never returns is stopped, with its process;
+the import path is the workers'."""
 
 from __future__ import annotations
 
@@ -50,3 +51,25 @@ def test_a_classifier_that_never_returns_is_stopped_after_the_timeout(run, tmp_p
     pid = int((tmp_path / "pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_module_beside_a_static_cluster_file_is_not_on_the_path(run, tmp_path):
+    """The machines of provider static have burst's package only, and so has the check."""
+    (tmp_path / "mine.py").write_text("def classify(frame):\n    return frame.index\n")
+    (tmp_path / "cluster.yaml").write_text(
+        "name: x\nprovider: static\nstatic: {hosts: [10.0.0.5]}\n"
+        "job: {classifier: 'mine:classify'}\n"
+    )
+    (tmp_path / "tmp").mkdir()
+    config = load_cluster_file(tmp_path / "cluster.yaml")
+    result = run(config=config, _ansible_tmpdir=str(tmp_path / "tmp"))
+    assert result["failed"]
+    assert result["msg"].startswith(
+        "job.classifier 'mine:classify' cannot be imported: No module named 'mine'"
+        " (the machines of provider static have burst's own package only;"
+    )
+    config["provider"] = "local"
+    (tmp_path / "tmp" / "cwd").rmdir()
+    result = run(config=config, _ansible_tmpdir=str(tmp_path / "tmp"))
+    assert not result["failed"], result["msg"]
+    assert result["msg"].startswith("job.classifier 'mine:classify' gives CLASSIFICATION 1, 2, 3")
