@@ -168,13 +168,14 @@ def _parser() -> argparse.ArgumentParser:
         )
     for command in (receive, source, send):
         tls.add_options(command)
+    for command in (receive, source, send, trial):
         command.add_argument(
             "--max-frame-bytes",
             type=int,
             default=framing.MAX_FRAME_BYTES,
             help="the largest frame to send or accept (job.max_frame_bytes)",
         )
-    for command in (source, send):
+    for command in (source, send, trial):
         command.add_argument(
             "--max-columns",
             type=int,
@@ -249,13 +250,13 @@ def _command(args) -> int:
     if args.command == "try":
         from classifier import sender, synthetic, trial
 
-        if args.no_rows:
-            print(trial.run(_call(args), None, args.no_rows))
-            return 0
-        rows = synthetic.chunks(trial.SAMPLE_ROWS, args.seed, 1)
-        if args.file:
-            rows = sender.file_payloads(args.file, one_per_frame=True)
-        print(trial.run(_call(args), trial.sample(rows)))
+        def open_rows():
+            if args.file:
+                limits = (args.max_frame_bytes, args.max_columns)
+                return sender.file_payloads(args.file, True, *limits)
+            return synthetic.chunks(trial.SAMPLE_ROWS, args.seed, 1)
+
+        print(trial.run(_call(args), None if args.no_rows else open_rows, args.no_rows))
         return 0
     if args.command == "receive":
         from classifier import receiver

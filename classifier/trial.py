@@ -17,16 +17,25 @@ SAMPLE_ROWS = 5
 SHOWN_VALUES = 3
 
 
-def sample(payloads, rows: int = SAMPLE_ROWS) -> batches.Batch | None:
-    """The header and the first ``rows`` records of one-record payloads, as one batch."""
-    header, *records = [*islice(payloads, rows + 1)] or [None]
-    return header and batches.Batch(header, b"".join(records), 2, len(records))
+def sample(open_rows, rows: int = SAMPLE_ROWS) -> tuple[batches.Batch | None, str]:
+    """The header and the first ``rows`` records of the one-record payloads ``open_rows()``
+    gives, as one batch; without one, why. What keeps them from being read is the run's to
+    report (the sender's), not the classifier's."""
+    try:
+        header, *records = [*islice(open_rows(), rows + 1)] or [None]
+    except (ValueError, OSError) as error:
+        return None, f"it was not called: the input's first rows cannot be read ({error})"
+    if header is None or not records:
+        return None, "the input has no rows"
+    return batches.Batch(header, b"".join(records), 2, len(records)), ""
 
 
-def run(call: Call, batch: batches.Batch | None, no_rows: str = "the input has no rows") -> str:
-    """What the classifier gave on ``batch``; without rows, only how it is called is checked."""
+def run(call: Call, open_rows=None, no_rows: str = "") -> str:
+    """What the classifier gave on the input's first rows; without them (``no_rows`` says
+    why), only how it is called is checked."""
     call.keywords()
-    if batch is None or not batch.records:
+    batch, no_rows = sample(open_rows) if open_rows else (None, no_rows)
+    if batch is None:
         return f"job.classifier {call.classifier!r} imports and takes its arguments; {no_rows}"
     result = batches.process(batch, call)
     header = batches.results_header(batch.header, call.result_column)

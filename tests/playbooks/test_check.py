@@ -179,3 +179,15 @@ def test_classifier_args_reach_the_classifier_and_an_s3_source_is_not_read(tmp_p
     run = check(cluster_with(tmp_path, "myclf:needs_a_model", s3))
     assert run["returncode"] == 2
     assert "missing a required argument: 'model'" in said(run)
+
+
+def test_rows_that_cannot_be_read_are_left_to_the_run_and_said(tmp_path):
+    (tmp_path / "rows.csv").write_bytes(b"ID,A,B\n1,x,y\n")
+    source = "{kind: file, path: rows.csv}"
+    run = check(cluster_with(tmp_path, "myclf:classify", source, max_columns=2))
+    assert run["returncode"] == 0, run["output"]
+    assert (
+        "job.classifier 'myclf:classify' imports and takes its arguments; it was not called:"
+        " the input's first rows cannot be read (line 1: the header has 3 columns, more than"
+        " job.max_columns (2))"
+    ) in said(run)

@@ -17,7 +17,8 @@ description:
     the workers; with C(static) and C(aws) only the installed app is, as on those machines.
   - The rows are the first ones a run sends - those of a C(file) source, or the synthetic rows
     of the file's seed. An C(s3) source is not read; then only the import and the signature
-    are checked.
+    are checked. So too when the first rows cannot be read (a header over C(job.max_columns),
+    say), which is for the run's sender to report; the message says why.
   - The classifier runs in a process of its own, in an empty working directory, stopped
     after O(timeout) seconds.
 version_added: 0.1.0
@@ -81,6 +82,8 @@ def command(python: str, config: dict, exit_file: str) -> list[str]:
         *("--classifier", job["classifier"], "--slowness", str(job["slowness"])),
         "--classifier-args=" + json.dumps(job["classifier_args"]),
         "--result-column=" + job["result_column"],
+        *("--max-frame-bytes", str(job["max_frame_bytes"])),
+        *("--max-columns", str(job["max_columns"])),
         *rows,
     ]
 
