@@ -1,12 +1,13 @@
 """python -m classifier: the app's one command line."""
 
 import argparse
+import json
 import logging
 import signal
 import sys
 from pathlib import Path
 
-from classifier import framing, memory, records, stalls, tls, watchdog
+from classifier import calling, framing, memory, records, stalls, tls, watchdog
 
 DEFAULT_CLASSIFIER = "classifier.black_box:classify"
 
@@ -16,6 +17,18 @@ def _address(text: str) -> tuple[str, int]:
         return framing.parse_address(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _classifier_args(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or "slowness" in value:
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object of keyword arguments other than slowness, got {text!r}"
+        )
+    return value
 
 
 def _controller(text: str) -> tuple[int, float]:
@@ -79,8 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="the whole job in one process")
     classify.add_argument("input")
     classify.add_argument("output")
-    classify.add_argument("--classifier", default=DEFAULT_CLASSIFIER)
-    classify.add_argument("--slowness", type=int, default=1000)
+
+    trial = commands.add_parser(
+        "try", help="call the classifier on the input's first rows, as a worker calls it"
+    )
+    sample = trial.add_mutually_exclusive_group(required=True)
+    sample.add_argument("--file", help="a CSV file")
+    sample.add_argument("--seed", type=int, help="synthetic rows of this seed")
+    sample.add_argument("--no-rows", metavar="WHY", help="check only how it is called, and why")
 
     receive = commands.add_parser("receive", help="write the results the source streams")
     receive.add_argument("--listen", type=_address, required=True)
@@ -90,8 +109,6 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--listen", type=_address, required=True)
     source.add_argument("--scheduler", required=True, help="Dask scheduler address")
     source.add_argument("--sink", type=_address, required=True, help="the receiver")
-    source.add_argument("--classifier", default=DEFAULT_CLASSIFIER)
-    source.add_argument("--slowness", type=int, default=1000)
     source.add_argument("--batch-rows", type=int, default=200)
     source.add_argument("--max-in-flight", type=int, default=4)
     source.add_argument("--workers", type=int, default=1, help="workers to wait for")
@@ -134,8 +151,24 @@ def _parser() -> argparse.ArgumentParser:
         help="frame each record alone, as the seed's send.py did",
     )
     send.add_argument("--connect-timeout", type=float, default=60)
+    for command in (classify, trial, source):
+        command.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help="module:function")
+        command.add_argument("--slowness", type=int, default=calling.SLOWNESS)
+        command.add_argument(
+            "--classifier-args",
+            type=_classifier_args,
+            default={},
+            metavar="JSON",
+            help="keyword arguments of the classifier, a JSON object (job.classifier_args)",
+        )
+        command.add_argument(
+            "--result-column",
+            default=calling.RESULT_COLUMN,
+            help="the name of the classification's column (job.result_column)",
+        )
     for command in (receive, source, send):
         tls.add_options(command)
+    for command in (receive, source, send, trial):
         command.add_argument(
             "--max-frame-bytes",
             type=int,
@@ -148,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
             help="the most resident memory, in bytes, before the process fails naming it"
             " (default: 512 MiB and, per frame it may hold, job.max_frame_bytes)",
         )
-    for command in (source, send):
+    for command in (source, send, trial):
         command.add_argument(
             "--max-columns",
             type=int,
@@ -178,6 +211,9 @@ def main(argv=None) -> int:
     try:
         _watch_memory(args)
         status, error = _command(args), None
+    except calling.ClassifierError as raised:
+        error = f"{args.command}: {raised}"
+        logging.getLogger("burst").error("%s", error)
     except framing.PeerLost as lost:
         error = f"{args.command}: {lost}"
         logging.getLogger("burst").error("%s", error)
@@ -204,6 +240,10 @@ def _watch_memory(args) -> None:
     memory.watch(limit, memory.describe(args.command, limit, args.max_frame_bytes))
 
 
+def _call(args) -> calling.Call:
+    return calling.Call(args.classifier, args.slowness, args.classifier_args, args.result_column)
+
+
 def _command(args) -> int:
     if args.command in ("scheduler", "worker"):
         from classifier import dask_cluster
@@ -220,7 +260,18 @@ def _command(args) -> int:
     if args.command == "classify":
         from classifier import reference
 
-        reference.classify_file(args.input, args.output, args.classifier, args.slowness)
+        reference.classify_file(args.input, args.output, _call(args))
+        return 0
+    if args.command == "try":
+        from classifier import sender, synthetic, trial
+
+        def open_rows():
+            if args.file:
+                limits = (args.max_frame_bytes, args.max_columns)
+                return sender.file_payloads(args.file, True, *limits)
+            return synthetic.chunks(trial.SAMPLE_ROWS, args.seed, 1)
+
+        print(trial.run(_call(args), None if args.no_rows else open_rows, args.no_rows))
         return 0
     if args.command == "receive":
         from classifier import receiver
@@ -233,8 +284,7 @@ def _command(args) -> int:
         from classifier import source
 
         job = source.Job(
-            args.classifier,
-            args.slowness,
+            _call(args),
             args.batch_rows,
             args.max_in_flight,
             args.workers,

@@ -5,19 +5,17 @@ with its line number and reason, so the counts always balance.
 """
 
 import csv
-import importlib
 import io
 import pickle
 import secrets
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 import pandas as pd
 
 from classifier import records
+from classifier.calling import RESULT_COLUMN, SLOWNESS, Call, ClassifierError, Unusable, raised
 
-RESULT_COLUMN = "CLASSIFICATION"
 READ_OPTIONS = {"dtype": str, "keep_default_na": False, "index_col": 0}
 SHOWN_BYTES = 4096  # of a rejected record, in rejects.csv
 # A record this long is read and written field by field by burst: pandas' parser and csv's
@@ -76,46 +74,21 @@ def _result(first_line: int, rows, rows_out: int, rejects: list) -> BatchResult:
     )
 
 
-class ClassifierError(RuntimeError):
-    """The user's classifier raised; names the batch it raised on."""
-
-    def __init__(self, first_line: int, detail: str):
-        super().__init__(first_line, detail)
-        self.first_line = first_line
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return (
-            f"the classifier raised on the batch starting at input line {self.first_line}:"
-            f" {self.detail}"
-        )
+def _empty(header: bytes) -> pd.DataFrame:
+    """The frame of a batch without rows, named as pandas names the input's columns."""
+    return pd.read_csv(io.BytesIO(header), nrows=0, **READ_OPTIONS)
 
 
-@cache
-def load_classifier(path: str):
-    """``module:function`` → the function."""
-    module_name, _, function_name = path.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"job.classifier {path!r} cannot be imported: {error}") from error
-    if not callable(function):
-        raise ValueError(f"job.classifier {path!r} is not a function")
-    return function
-
-
-def results_header(header: bytes) -> bytes:
+def results_header(header: bytes, result_column: str = RESULT_COLUMN) -> bytes:
     """The results' header row: the input's columns and the classification."""
-    frame = pd.read_csv(io.BytesIO(header), nrows=0, index_col=READ_OPTIONS["index_col"])
-    frame = frame.reindex(columns=[*frame.columns, RESULT_COLUMN])
+    frame = _empty(header)
+    frame[result_column] = []
     return frame.to_csv(lineterminator="\n").encode()
 
 
-def classify_frame(frame: pd.DataFrame, classifier: str, slowness: int) -> pd.DataFrame:
-    values = load_classifier(classifier)(frame, slowness=slowness)
-    if isinstance(values, pd.DataFrame):
-        values = values[RESULT_COLUMN]
-    frame[RESULT_COLUMN] = values.to_numpy() if isinstance(values, pd.Series) else values
+def classify_frame(frame: pd.DataFrame, call: Call) -> pd.DataFrame:
+    """``frame`` with the result column; the rows it holds are written out as they were read."""
+    frame[call.result_column] = call.values(frame) if len(frame) else []
     return frame
 
 
@@ -250,14 +223,23 @@ def _parse_checked(batch: Batch, columns: list[str], release: bool = False):
     kept, rejects, shown = _read_records(batch, columns, keep_shown=release)
     if release:
         batch.release()
-    frame = pd.DataFrame(kept, columns=columns, dtype=str).set_index(columns[0])
+    empty = _empty(batch.header)
+    index = pd.Index([fields[0] for fields in kept], dtype=str, name=empty.index.name)
+    frame = pd.DataFrame([fields[1:] for fields in kept], index, empty.columns, dtype=str)
     return frame, rejects, shown
 
 
-def process(batch: Batch, classifier: str, slowness: int, on_error: str = "fail") -> BatchResult:
+def process(
+    batch: Batch,
+    classifier: str | Call,
+    slowness: int = SLOWNESS,
+    on_error: str = "fail",
+) -> BatchResult:
     """The task each worker runs. With ``on_error="reject"`` a batch the classifier raises on
-    comes back as rejects, each with the exception, instead of failing the run. A batch with a
-    long record is read by burst, and lets go of its bytes once read."""
+    comes back as rejects, each with the exception, instead of failing the run; a classifier
+    that cannot be called or returns no value per row fails it, naming the batch. A batch
+    with a long record is read by burst, and lets go of its bytes once read."""
+    call = classifier if isinstance(classifier, Call) else Call(classifier, slowness)
     if not isinstance(batch.data, bytes):  # the source's view of a long record, not sent
         batch = _batch(batch.header, batch.data, batch.first_line, batch.records)
     columns = _columns(batch.header)
@@ -267,9 +249,11 @@ def process(batch: Batch, classifier: str, slowness: int, on_error: str = "fail"
     if frame is None:
         frame, rejects, shown = _parse_checked(batch, columns, release=long)
     try:
-        frame = classify_frame(frame, classifier, slowness)
+        frame = classify_frame(frame, call)
+    except Unusable as error:
+        raise Unusable(f"{error} (the batch starting at input line {batch.first_line})") from None
     except Exception as error:  # the user's code: report which batch, keep the type
-        detail = f"{type(error).__name__}: {error}"
+        detail = raised(error)
         if on_error != "reject":
             raise ClassifierError(batch.first_line, detail) from error
         rejected = {line for line, _, _ in rejects}

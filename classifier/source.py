@@ -19,7 +19,7 @@ import dask
 import numpy as np
 from distributed import Client, Future, KilledWorker, wait
 
-from classifier import batches, dask_cluster, framing, gate, link, records, stalls
+from classifier import batches, calling, dask_cluster, framing, gate, link, records, stalls
 from classifier.tls import Tls
 
 log = logging.getLogger("burst.source")
@@ -171,8 +171,7 @@ class Task:
 
 @dataclass(frozen=True)
 class Job:
-    classifier: str
-    slowness: int
+    call: calling.Call
     batch_rows: int
     max_in_flight: int
     workers: int
@@ -212,7 +211,7 @@ def run(
     connect_timeout: float = 60,
     tls: Tls | None = None,
 ) -> int:
-    batches.load_classifier(job.classifier)
+    job.call.keywords()
     address = scheduler_address(scheduler, tls)
     security = tls.security() if tls else None
     with gate.Gate(
@@ -229,7 +228,9 @@ def run(
         log.info("connected to the receiver at %s:%d", *sink)
         try:
             receiver.sendall(
-                framing.encode(link.summary(classifier=job.classifier, slowness=job.slowness))
+                framing.encode(
+                    link.summary(classifier=job.call.classifier, slowness=job.call.slowness)
+                )
             )
             with (
                 dask.config.set(dask_cluster.SETTINGS),
@@ -313,13 +314,21 @@ def _serve(
     sent = {"rows_out": 0, "rejected": 0, "header": False, "stalled": 0}
 
     def start(batch: batches.Batch, tries: int = 0) -> Task:
-        args = (job.classifier, job.slowness, job.on_error)
-        if len(batch.data) < SCATTER_BYTES:
-            task = Task(client.submit(batches.process, batch, *args, pure=False), batch.first_line)
-        else:
+        held = None
+        if len(batch.data) >= SCATTER_BYTES:
             [held] = client.scatter([batch], direct=True, hash=False)
-            future = client.submit(batches.process, held, *args, pure=False)
-            task = Task(future, batch.first_line, batch, held, tries)
+        task = Task(
+            client.submit(
+                batches.process,
+                batch if held is None else held,
+                job.call,
+                on_error=job.on_error,
+                pure=False,
+            ),
+            batch.first_line,
+        )
+        if held is not None:
+            task.batch, task.held, task.tries = batch, held, tries
         watch.track(task.future)
         return task
 
@@ -372,7 +381,8 @@ def _serve(
 
     def send_header() -> None:
         if not sent["header"]:
-            receiver.sendall(framing.encode(link.HEADER + batches.results_header(batcher.header)))
+            header = batches.results_header(batcher.header, job.call.result_column)
+            receiver.sendall(framing.encode(link.HEADER + header))
             sent["header"] = True
 
     def submit_all(cut) -> None:
@@ -441,8 +451,8 @@ def _serve(
                 rows_in=batcher.rows_in,
                 rows_rejected=sent["rejected"],
                 input_started_at=started_at,
-                classifier=job.classifier,
-                slowness=job.slowness,
+                classifier=job.call.classifier,
+                slowness=job.call.slowness,
                 input={**(said or {}), **took, "tallied": said is not None},
                 stalled_workers=list(watch.removed),
             )

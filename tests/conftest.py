@@ -14,6 +14,29 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "collections"))
 
 
+# The seed's black box exactly as its users wrote it (``fancy_ml_black_box.py``): row-wise
+# apply, the frame changed and returned; in Python 3, str(row) is encoded for the hash.
+SEED_STYLE = """
+import hashlib
+import random
+
+CLASSIFIER_SLOWNESS = 10
+
+
+def classify_df(df):
+    df['CLASSIFICATION'] = df.apply(_classify_row, axis=1)
+    return df
+
+
+def _classify_row(row):
+    h = hashlib.sha256()
+    for _ in range(CLASSIFIER_SLOWNESS):
+        h.update(str(row).encode())
+    random.seed(repr(row))
+    return random.uniform(0.0, 1.0)
+"""
+
+
 def ansible_env(**extra) -> dict[str, str]:
     """This environment without the caller's Ansible or burst settings, plus ``extra``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BURST_"))}

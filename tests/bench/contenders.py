@@ -235,7 +235,7 @@ DASK_DATAFRAME = """
 import sys
 import dask.dataframe as dd
 from distributed import Client
-from classifier.batches import load_classifier
+from classifier.calling import load_classifier
 
 scheduler, source, target, classifier, blocksize = sys.argv[1:]
 classify = load_classifier(classifier)

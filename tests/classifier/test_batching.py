@@ -10,7 +10,7 @@ import uuid
 import pandas as pd
 import pytest
 
-from classifier import batches, black_box, source
+from classifier import batches, black_box, calling, reference, source
 
 HEADER = b"ID,SKU,FLUX,MANUFACTURER_NAME,DESCRIPTION\n"
 COLUMNS = ["ID", "SKU", "FLUX", "MANUFACTURER_NAME", "DESCRIPTION"]
@@ -329,9 +329,9 @@ def test_classifier_that_raises_names_the_batch_and_the_exception(tmp_path, monk
 
 def test_unimportable_classifier_is_a_clear_value_error():
     with pytest.raises(ValueError, match="no_such_module_for_burst"):
-        batches.load_classifier("no_such_module_for_burst:classify")
+        calling.load_classifier("no_such_module_for_burst:classify")
     with pytest.raises(ValueError, match="not_there"):
-        batches.load_classifier("classifier.black_box:not_there")
+        calling.load_classifier("classifier.black_box:not_there")
 
 
 def test_lines_count_from_the_end_of_a_header_that_spans_lines():
@@ -360,3 +360,32 @@ def test_the_tally_is_checked_on_records_bytes_and_sha256_whatever_input_it_name
     assert "but the source took 41" in problem
     assert source.tally_problem(None, TOOK, required=False) is None
     assert "no tally" in source.tally_problem(None, TOOK, required=True)
+
+
+ROW_REPRS = "def classify(frame):\n    return frame.apply(repr, axis=1)\n"
+
+
+@pytest.mark.parametrize(
+    "header", [HEADER, b"ID,A,A\n", b"ID,,B\n"], ids=["plain", "twice", "unnamed"]
+)
+def test_a_worker_gives_the_classifier_the_frame_one_process_reads(header, tmp_path, monkeypatch):
+    """Each row's repr (its names, dtypes and values), parsed by pandas' parser and, for a batch
+    with a lone carriage return in a field, by the checked one."""
+    module = f"burst_test_reprs_{uuid.uuid4().hex}"
+    (tmp_path / f"{module}.py").write_text(ROW_REPRS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fields = header.count(b",") + 1
+    data = b"".join(b",".join([b"%d" % n] + [b'"x\ry"'] * (fields - 1)) + b"\n" for n in (1, 2))
+    data += b"".join(b",".join([b"%d" % n] + [b"v"] * (fields - 1)) + b"\n" for n in (3, 4))
+    call = calling.Call(f"{module}:classify")
+    (tmp_path / "in.csv").write_bytes(header + data)
+    reference.classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), call)
+    cut = data.index(b"\n3,") + 1
+    lone_cr, plain = (
+        batches.Batch(header, data[:cut], 2, 2),
+        batches.Batch(header, data[cut:], 4, 2),
+    )
+    assert batches._parse_fast(lone_cr, batches._columns(header)) is None  # the checked parser
+    rows = [batches.process(batch, call).rows for batch in (lone_cr, plain)]
+    results = batches.results_header(header) + b"".join(rows)
+    assert results == (tmp_path / "out.csv").read_bytes()

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from test_pipeline import cluster  # noqa: F401 (a fixture used below)
 
-from classifier import batches, records, reference, sender, source
+from classifier import batches, calling, records, reference, sender, source
 
 CLASSIFIER = "classifier.black_box:classify"
 SLOWNESS = 1
@@ -95,7 +95,8 @@ def _reference(data: bytes, slowness: int) -> tuple[bytes, int]:
     with tempfile.TemporaryDirectory() as directory:
         given_csv, target = Path(directory, "input.csv"), Path(directory, "reference.csv")
         given_csv.write_bytes(data)
-        rows = reference.classify_file(str(given_csv), str(target), CLASSIFIER, slowness)
+        call = calling.Call(CLASSIFIER, slowness)
+        rows = reference.classify_file(str(given_csv), str(target), call)
         return target.read_bytes(), rows
 
 

@@ -43,6 +43,20 @@ def explode(frame, *, slowness):
     return black_box.classify(frame, slowness=slowness)
 '''
 
+FORMS = """
+import numpy as np
+import pandas as pd
+
+
+def threshold(frame, *, cut, label="high"):
+    return np.where(frame["FLUX"].astype(float).to_numpy() > cut, label, "low")
+
+
+def short_on_row_1234(frame):
+    values = pd.Series(0.5, index=frame.index)
+    return values.drop("1234") if "1234" in frame.index else values
+"""
+
 
 def _env(extra_path: Path) -> dict:
     env = dict(os.environ)
@@ -62,6 +76,7 @@ def cluster(tmp_path_factory):
     user_code = base / "user_code"
     user_code.mkdir()
     (user_code / "burst_test_exploding.py").write_text(EXPLODING)
+    (user_code / "burst_test_forms.py").write_text(FORMS)
     env = _env(user_code)
     processes = Processes(base, env, WAIT)
     scheduler_file = base / "scheduler.json"
@@ -125,13 +140,15 @@ def procs(tmp_path, cluster):
         processes.stop_all()
 
 
-def _start_receiver_and_source(procs, tmp_path, cluster, classifier=None):
+def _start_receiver_and_source(procs, tmp_path, cluster, classifier=None, *call):
+    """``call``: more options of how the classifier is called (``--classifier-args``, ...)."""
     out = tmp_path / "out"
     receiver, source, source_port = procs.start_receiver_and_source(
         cluster["address"],
         out,
         *("--slowness", str(SLOWNESS), "--batch-rows", str(BATCH_ROWS), "--connect-timeout", "60"),
         *(["--classifier", classifier] if classifier else []),
+        *call,
     )
     return receiver, source, source_port, out
 
@@ -271,6 +288,49 @@ def test_a_classifier_that_raises_fails_the_run(cluster, procs, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] is False
     assert manifest["error"] == error
+
+
+def test_classifier_args_an_array_and_a_result_column_give_the_single_process_answer(
+    cluster, procs, tmp_path
+):
+    call = ["--classifier-args", '{"cut": 0, "label": "up"}', "--result-column", "LABEL"]
+    input_csv, reference = tmp_path / "input.csv", tmp_path / "reference.csv"
+    with open(input_csv, "wb") as stream:
+        _cli(cluster, "generate", "--rows", "600", "--seed", "3", stdout=stream)
+    classifier = "burst_test_forms:threshold"
+    _cli(cluster, "classify", str(input_csv), str(reference), "--classifier", classifier, *call)
+    receiver, source, port, out = _start_receiver_and_source(
+        procs, tmp_path, cluster, classifier, *call
+    )
+    sender = procs.start(
+        "sender", "classifier", "send", "--to", f"127.0.0.1:{port}", "--file", str(input_csv)
+    )
+    assert procs.wait("sender", sender) == 0, procs.log("sender")
+    assert procs.wait("source", source) == 0, procs.log("source")
+    assert procs.wait("receiver", receiver) == 0, procs.log("receiver")
+    assert (out / "results.csv").read_bytes() == reference.read_bytes()
+    assert set(_read(out / "results.csv")["LABEL"]) == {"up", "low"}
+
+
+def test_a_classifier_that_returns_a_value_short_fails_the_run_naming_it(cluster, procs, tmp_path):
+    receiver, source, source_port, out = _start_receiver_and_source(
+        procs, tmp_path, cluster, "burst_test_forms:short_on_row_1234"
+    )
+    sender = procs.start(
+        "sender", "classifier", "send", "--to", f"127.0.0.1:{source_port}", "--rows", str(ROWS)
+    )
+    assert procs.wait("receiver", receiver) == 1, procs.log("receiver")
+    assert procs.wait("source", source) != 0, procs.log("source")
+    procs.wait("sender", sender)
+    error = json.loads((out / "progress.json").read_text())["error"]
+    first_line = 2 + (1234 - 1) // BATCH_ROWS * BATCH_ROWS
+    assert error == (
+        "source: job.classifier 'burst_test_forms:short_on_row_1234' returned a Series of"
+        f" {BATCH_ROWS - 1} values for a frame of {BATCH_ROWS} rows; expected a Series, an array"
+        " or a list of one value per row, or a frame with a 'CLASSIFICATION' column"
+        f" (the batch starting at input line {first_line})"
+    )
+    assert "Traceback" not in procs.log("source")
 
 
 def test_a_sender_that_leaves_without_the_end_frame_fails_the_run(cluster, procs, tmp_path):

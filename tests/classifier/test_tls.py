@@ -23,7 +23,7 @@ from distributed import Client
 from distributed.security import Security
 from strangers import HEADER, intrude
 
-from classifier import link, reference, source, synthetic
+from classifier import calling, link, reference, source, synthetic
 from classifier.tls import Tls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -187,9 +187,8 @@ def _start_run(tls_cluster, tmp_path, source_tls, sender=True):
 def _reference(tmp_path):
     input_csv, expected = tmp_path / "input.csv", tmp_path / "reference.csv"
     input_csv.write_bytes(b"".join(synthetic.chunks(ROWS, 7, 1000)))
-    reference.classify_file(
-        str(input_csv), str(expected), "classifier.black_box:classify", SLOWNESS
-    )
+    call = calling.Call("classifier.black_box:classify", SLOWNESS)
+    reference.classify_file(str(input_csv), str(expected), call)
     return input_csv, expected
 
 

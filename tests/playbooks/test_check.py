@@ -10,7 +10,8 @@ import json
 import subprocess
 import sys
 
-from conftest import BIN, REPO, ansible_env
+import pytest
+from conftest import BIN, REPO, SEED_STYLE, ansible_env
 
 SECONDS = 5
 PEAK_BYTES = 200 * 1024 * 1024
@@ -104,3 +105,89 @@ def test_a_file_with_anchors_and_merge_keys_passes(tmp_path):
     run = check(path)
     assert run["returncode"] == 0, run["output"]
     assert "cluster.yaml is valid: cluster demo, provider local" in run["output"]
+
+
+MYCLF = """
+def classify(frame):
+    return frame.index
+
+
+def needs_a_model(frame, model):
+    return frame.index
+
+
+def scalar(frame):
+    return 0.5
+
+
+def raises(frame):
+    raise KeyError("no class for these rows")
+"""
+
+
+def said(run) -> str:
+    """The playbook's output as one line, YAML's doubled quotes undone."""
+    return " ".join(run["output"].split()).replace("''", "'")
+
+
+def cluster_with(tmp_path, classifier, source="{kind: synthetic, rows: 100, seed: 3}", **extra):
+    (tmp_path / "myclf.py").write_text(MYCLF)
+    (tmp_path / "fancy_ml_black_box.py").write_text(SEED_STYLE)
+    job = ", ".join(f"{key}: {value}" for key, value in {"classifier": classifier, **extra}.items())
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"name: demo\nsource: {source}\njob: {{{job}}}\n")
+    return path
+
+
+def test_the_seed_style_classifier_beside_the_file_is_called_on_the_first_rows(tmp_path):
+    (tmp_path / "rows.csv").write_bytes(
+        b"ID,NAME\n1,bolt\n2,gear\n3,lens\n4,coil\n5,kit\n6,valve\n7,steel\n"
+    )
+    path = cluster_with(tmp_path, "fancy_ml_black_box:classify_df", "{kind: file, path: rows.csv}")
+    run = check(path)
+    assert run["returncode"] == 0, run["output"]
+    assert "job.classifier 'fancy_ml_black_box:classify_df' gives CLASSIFICATION" in said(run)
+    assert ", … for the first 5 rows" in said(run)
+
+
+UNUSABLE = [
+    ("myclf:clasify", "job.classifier 'myclf:clasify' cannot be imported: module 'myclf' has no"),
+    ("os:system", "raised on the batch starting at input line 2: TypeError: expected str"),
+    ("os:sep", "job.classifier 'os:sep' is not a function"),
+    ("myclf:needs_a_model", "missing a required argument: 'model'"),
+    ("myclf:scalar", "job.classifier 'myclf:scalar' returned a float (0.5) for a frame of 5 rows"),
+    ("myclf:raises", "line 2: KeyError: 'no class for these rows'"),
+]
+
+
+@pytest.mark.parametrize(("classifier", "why"), UNUSABLE, ids=[c for c, _ in UNUSABLE])
+def test_a_classifier_a_run_cannot_use_fails_the_check_naming_why(tmp_path, classifier, why):
+    run = check(cluster_with(tmp_path, f"'{classifier}'"))
+    assert run["returncode"] == 2, run["output"]
+    assert why in said(run)
+    assert "Traceback" not in run["output"]
+
+
+def test_classifier_args_reach_the_classifier_and_an_s3_source_is_not_read(tmp_path):
+    s3 = "{kind: s3, url: 's3://burst-test-nowhere/rows.csv'}"
+    run = check(cluster_with(tmp_path, "myclf:needs_a_model", s3, classifier_args="{model: m}"))
+    assert run["returncode"] == 0, run["output"]
+    assert (
+        "job.classifier 'myclf:needs_a_model' imports and takes its arguments;"
+        " it was not called: the rows are in s3://burst-test-nowhere/rows.csv"
+    ) in said(run)
+    run = check(cluster_with(tmp_path, "myclf:needs_a_model", s3))
+    assert run["returncode"] == 2
+    assert "missing a required argument: 'model'" in said(run)
+
+
+def test_rows_that_cannot_be_read_are_left_to_the_run_and_said(tmp_path):
+    (tmp_path / "rows.csv").write_bytes(b"ID,A,B\n1,x,y\n")
+    source = "{kind: file, path: rows.csv}"
+    run = check(cluster_with(tmp_path, "myclf:classify", source, max_columns=2))
+    assert run["returncode"] == 0, run["output"]
+    assert (
+        "job.classifier 'myclf:classify' imports and takes its arguments; it was not called:"
+        " the input's first rows cannot be read (line 1: the header has 3 columns, more than"
+        " job.max_columns (2))"
+    ) in said(run)

@@ -1,11 +1,13 @@
 """site.yml end to end with provider local: results equal the single-process job's."""
 
 import json
+import subprocess
+import sys
 import threading
 
 import pandas as pd
 import pytest
-from conftest import cluster_file, open_listeners, processes_with_env
+from conftest import SEED_STYLE, cluster_file, open_listeners, processes_with_env
 from site_runs import read, reference, run_dir, site
 
 
@@ -123,3 +125,47 @@ def test_a_failure_while_collecting_still_tears_everything_down(tmp_path, state_
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
     assert not (state_dir / "e2e" / "stack-outputs.json").exists()
     assert not list(state_dir.glob("e2e/runs/*/tls/*"))
+
+
+def single_process(tmp_path, *args):
+    """`python -m classifier *args` run from ``tmp_path``, the user's directory."""
+    return subprocess.run(
+        [sys.executable, "-m", "classifier", *map(str, args)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def test_the_seeds_classifier_beside_the_cluster_file_gives_the_single_process_answer(
+    tmp_path, state_dir
+):
+    (tmp_path / "fancy_ml_black_box.py").write_text(SEED_STYLE)
+    (tmp_path / "rows.csv").write_bytes(single_process(tmp_path, "generate", "--rows", 1000).stdout)
+    classifier = "fancy_ml_black_box:classify_df"
+    source = {"kind": "file", "path": "rows.csv"}
+    result = site(cluster_file(tmp_path, source=source, job={"classifier": classifier}), state_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    single_process(tmp_path, "classify", "rows.csv", "single.csv", "--classifier", classifier)
+    results = (run_dir(tmp_path / "output") / "results.csv").read_bytes()
+    assert results == (tmp_path / "single.csv").read_bytes()
+    assert len(read(tmp_path / "single.csv")) == 1000
+
+
+def test_a_classifier_that_cannot_take_its_arguments_stops_the_run_before_it_starts(
+    tmp_path, state_dir
+):
+    (tmp_path / "fancy_ml_black_box.py").write_text(SEED_STYLE)
+    job = {"classifier": "fancy_ml_black_box:classify_df", "classifier_args": {"cut": 1}}
+    result = site(cluster_file(tmp_path, job=job), state_dir)
+    assert result.returncode != 0
+    said = " ".join(result.stdout.split()).replace("''", "'")
+    assert (
+        "job.classifier 'fancy_ml_black_box:classify_df' takes (df), which does not fit the call"
+        " classify_df(frame, cut=1): got an unexpected keyword argument 'cut'"
+    ) in said
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not state_dir.exists()
+    assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []

@@ -43,6 +43,8 @@ DEFAULTS = {
     "source": {"kind": "synthetic", "rows": 10000, "seed": 0},
     "job": {
         "classifier": "classifier.black_box:classify",
+        "classifier_args": {},
+        "result_column": "CLASSIFICATION",
         "slowness": 1000,
         "batch_rows": 200,
         "max_in_flight": 0,
@@ -165,6 +167,10 @@ def test_the_sources_command_line_defaults_are_the_schemas():
     args = vars(_parser().parse_args(argv))
     for key in DEFAULTS["job"].keys() - {"max_in_flight", "timeout"}:  # the roles work these out
         assert args[key] == DEFAULTS["job"][key], key
+    for command in (["classify", "in.csv", "out.csv"], ["try", "--seed", "0"]):
+        args = vars(_parser().parse_args(command))
+        for key in ("classifier", "classifier_args", "result_column", "slowness"):
+            assert args[key] == DEFAULTS["job"][key], (command[0], key)
 
 
 @pytest.mark.parametrize("limit", [0, 100, 0.01, 1.0])
@@ -299,6 +305,24 @@ INVALID = [
         "job.classifier",
         ["'black_box.classify'", "matching", "e.g. 'classifier.black_box:classify'"],
         id="bad-classifier-pattern",
+    ),
+    pytest.param(
+        "name: x\njob: {classifier_args: [0.5]}\n",
+        "job.classifier_args",
+        ["[0.5]", "must be a mapping"],
+        id="classifier-args-not-a-mapping",
+    ),
+    pytest.param(
+        "name: x\njob: {classifier_args: {slowness: 5}}\n",
+        "job.classifier_args.slowness",
+        ["5", "not allowed here", "job.slowness"],
+        id="slowness-in-classifier-args",
+    ),
+    pytest.param(
+        "name: x\njob: {result_column: ''}\n",
+        "job.result_column",
+        ["''", "must be a string of 1 to 256 characters"],
+        id="empty-result-column",
     ),
     pytest.param(
         "name: My Cluster\n", "name", ["'My Cluster'", "matching ^[a-z]"], id="bad-name-pattern"

@@ -23,6 +23,7 @@ PLUGINS = [
     ("module", "run_certificates"),
     ("module", "report"),
     ("module", "run_lock"),
+    ("module", "try_classifier"),
     ("inventory", "stack_outputs"),
 ]
 

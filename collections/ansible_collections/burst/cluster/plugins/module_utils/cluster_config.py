@@ -286,7 +286,9 @@ def _describe(schema) -> str:
         text += f" of at least {low}"
     elif high is not None:
         text += f" of at most {high}"
-    if "minLength" in schema:
+    if "maxLength" in schema:
+        text += f" of {schema.get('minLength', 0)} to {schema['maxLength']} characters"
+    elif "minLength" in schema:
         text += f" of at least {_count(schema['minLength'], 'character')}"
     if "minItems" in schema:
         text += f" of at least {_count(schema['minItems'], 'item')}"
@@ -334,6 +336,12 @@ def _cross_field_problems(config, base_dir) -> list[str]:
     if isinstance(limit, float) and limit >= 1 and not limit.is_integer():
         problems.append(
             f"job.max_rejects: {limit} — must be a whole number of rows, or a fraction below 1"
+        )
+    arguments = job.get("classifier_args") if isinstance(job, dict) else None
+    if isinstance(arguments, dict) and "slowness" in arguments:
+        problems.append(
+            f"job.classifier_args.slowness: {_show(arguments['slowness'])} — not allowed here;"
+            " the classifier gets job.slowness if it has a parameter named slowness"
         )
     source = config.get("source")
     if isinstance(source, dict) and source.get("kind") == "file":
