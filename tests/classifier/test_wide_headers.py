@@ -88,9 +88,9 @@ def _header_seconds(columns: int) -> float:
         assert records.header_problem(data) is None
         assert records.columns_problem(data, columns) is None
         batcher = source.Batcher(3, columns)
-        (batch,) = [*batcher.feed(data + rows)]
+        cut = [*batcher.feed(data + rows)]  # a row over 1 MiB is a batch of its own
         best = min(best, time.process_time() - began)
-    assert batch.records == 3
+    assert sum(batch.records for batch in cut) == 3
     return best
 
 
