@@ -109,8 +109,19 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--listen", type=_address, required=True)
     source.add_argument("--scheduler", required=True, help="Dask scheduler address")
     source.add_argument("--sink", type=_address, required=True, help="the receiver")
-    source.add_argument("--batch-rows", type=int, default=200)
-    source.add_argument("--max-in-flight", type=int, default=4)
+    source.add_argument(
+        "--batch-rows",
+        type=_batch_rows,
+        default=None,
+        metavar="N|auto",
+        help="rows per Dask task, or auto: sized from what the workers measure (job.batch_rows)",
+    )
+    source.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=0,
+        help="most Dask tasks in flight at once; 0: twice the workers (job.max_in_flight)",
+    )
     source.add_argument("--workers", type=int, default=1, help="workers to wait for")
     source.add_argument("--connect-timeout", type=float, default=60)
     source.add_argument(
@@ -230,6 +241,21 @@ def main(argv=None) -> int:
             partial.write_text(f"{status}\n{error or ''}\n", encoding="utf-8")
             partial.replace(args.exit_file)
     return status
+
+
+def _batch_rows(text: str) -> int | None:
+    """``auto`` (None) or a number of rows of at least 1."""
+    if text == "auto":
+        return None
+    try:
+        rows = int(text)
+    except ValueError:
+        rows = 0
+    if rows < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected auto or a number of rows of 1 or more, got {text!r}"
+        )
+    return rows
 
 
 def _watch_memory(args) -> None:

@@ -8,6 +8,7 @@ import csv
 import io
 import pickle
 import secrets
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,16 +62,21 @@ class BatchResult:
     rows: bytes
     rows_out: int
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    seconds: float = 0.0  # the task's own time on its worker
 
     def __reduce_ex__(self, protocol):
         rows = _out_of_band(self.rows) if protocol >= 5 else self.rows
-        return _result, (self.first_line, rows, self.rows_out, self.rejects)
+        return _result, (self.first_line, rows, self.rows_out, self.rejects, self.seconds)
 
 
-def _result(first_line: int, rows, rows_out: int, rejects: list) -> BatchResult:
+def _result(first_line: int, rows, rows_out: int, rejects: list, seconds: float) -> BatchResult:
     """A result as the source gets it: its rows may be a view of the frame they came in."""
     return BatchResult(
-        first_line, rows if isinstance(rows, bytes) else memoryview(rows), rows_out, rejects
+        first_line,
+        rows if isinstance(rows, bytes) else memoryview(rows),
+        rows_out,
+        rejects,
+        seconds,
     )
 
 
@@ -235,7 +241,15 @@ def process(
     slowness: int = SLOWNESS,
     on_error: str = "fail",
 ) -> BatchResult:
-    """The task each worker runs. With ``on_error="reject"`` a batch the classifier raises on
+    """The task each worker runs (``_process``), with the time it took."""
+    began = time.perf_counter()
+    result = _process(batch, classifier, slowness, on_error)
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _process(batch: Batch, classifier: str | Call, slowness: int, on_error: str) -> BatchResult:
+    """The batch, classified. With ``on_error="reject"`` a batch the classifier raises on
     comes back as rejects, each with the exception, instead of failing the run; a classifier
     that cannot be called or returns no value per row fails it, naming the batch. A batch
     with a long record is read by burst, and lets go of its bytes once read."""

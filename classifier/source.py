@@ -35,7 +35,8 @@ class RunError(Exception):
 
 
 class Batcher:
-    """Cuts a stream of whole-record payloads into batches of ``batch_rows`` records.
+    """Cuts a stream of whole-record payloads into batches of ``batch_rows`` records (which
+    may change between batches).
 
     Small payloads (one record per frame) are gathered and cut together, once they
     hold GATHER_BYTES or enough records for a batch, so the cost per payload stays a
@@ -108,11 +109,11 @@ class Batcher:
 
     def _cut_records(self, data: bytes, start: int, ends):
         taken = 0
-        while len(ends) - taken >= self.batch_rows - self._pending_records:
-            taken += self.batch_rows - self._pending_records
+        while len(ends) - taken >= (need := max(1, self.batch_rows - self._pending_records)):
+            taken += need
             cut = int(ends[taken - 1])
             self._pending.append(_piece(data, start, cut))
-            yield self._batch(b"".join(self._pending), self.batch_rows)
+            yield self._batch(b"".join(self._pending), self._pending_records + need)
             self._pending, self._pending_records, start = [], 0, cut
         if taken < len(ends):
             self._pending.append(_piece(data, start, int(ends[-1])))
@@ -123,6 +124,54 @@ class Batcher:
         self._next_line += records.newlines(data)
         self.rows_in += count
         return batch
+
+
+class BatchSizer:
+    """Rows per batch for ``job.batch_rows: auto``, from what the workers measure.
+
+    A task costs Dask and burst some milliseconds beyond its rows, so a batch should take
+    about TASK_SECONDS; it should not take longer, as the last batches would leave workers
+    idle that long. The first batches are FIRST_ROWS rows, so every worker has work at once
+    and the first results come soon. Then seconds and bytes per row are the totals of the
+    results so far, each earlier result counting half as much as the one after it (so a big
+    batch counts more than a small one, and what the rows cost now more than what they
+    cost before). A batch grows at most GROWTH times over the last, and shrinks at once when
+    rows get slower. A batch holds at most MAX_BYTES of rows (and ``job.max_frame_bytes``).
+    """
+
+    TASK_SECONDS = 0.5
+    FIRST_ROWS = 20
+    GROWTH = 4
+    MAX_BYTES = 16 * 1024 * 1024
+
+    def __init__(self, max_frame_bytes: int = framing.MAX_FRAME_BYTES):
+        self.rows = self.FIRST_ROWS
+        self.max_bytes = min(self.MAX_BYTES, max_frame_bytes)
+        self._rows = self._seconds = self._bytes = 0.0
+
+    @property
+    def seconds_per_row(self) -> float:
+        return self._seconds / self._rows if self._rows else 0.0
+
+    @property
+    def bytes_per_row(self) -> float:
+        return self._bytes / self._rows if self._rows else 0.0
+
+    def learn(self, rows: int, seconds: float, size: int) -> int:
+        """Take a finished batch of ``rows`` rows, ``size`` bytes, ``seconds`` on its worker;
+        the rows of the next batch."""
+        if rows <= 0:
+            return self.rows
+        self._rows = self._rows / 2 + rows
+        self._seconds = self._seconds / 2 + seconds
+        self._bytes = self._bytes / 2 + size
+        wanted = min(
+            self.TASK_SECONDS / max(self.seconds_per_row, 1e-9),
+            self.max_bytes / max(self.bytes_per_row, 1.0),
+            self.rows * self.GROWTH,
+        )
+        self.rows = max(1, int(wanted))
+        return self.rows
 
 
 def _piece(data: bytes, start: int, stop: int) -> bytes | memoryview:
@@ -161,6 +210,8 @@ class Task:
 
     future: Future
     first_line: int
+    records: int
+    size: int
     batch: batches.Batch | None = None
     held: Future | None = None
     tries: int = 0
@@ -172,8 +223,8 @@ class Task:
 @dataclass(frozen=True)
 class Job:
     call: calling.Call
-    batch_rows: int
-    max_in_flight: int
+    batch_rows: int | None  # None: sized by BatchSizer (job.batch_rows: auto)
+    max_in_flight: int  # 0: twice the workers
     workers: int
     on_error: str = "fail"
     max_rejects: float | None = None  # a count of rows, or below 1 a fraction of the rows in
@@ -309,7 +360,14 @@ def _serve(
     log.info("%d workers ready", job.workers)
     started_at = time.time()
     receiver.sendall(framing.encode(link.summary(input_started_at=started_at)))
-    batcher = Batcher(job.batch_rows, job.max_columns)
+    sizer = BatchSizer(job.max_frame_bytes) if job.batch_rows is None else None
+    batcher = Batcher(job.batch_rows or sizer.rows, job.max_columns)
+    max_in_flight = job.max_in_flight or 2 * job.workers
+    log.info(
+        "batches of %s, %d in flight at most",
+        f"{job.batch_rows} rows" if sizer is None else f"{sizer.rows} rows to start (auto)",
+        max_in_flight,
+    )
     in_flight: deque = deque()
     sent = {"rows_out": 0, "rejected": 0, "header": False, "stalled": 0}
 
@@ -326,6 +384,8 @@ def _serve(
                 pure=False,
             ),
             batch.first_line,
+            batch.records,
+            len(batch.data),
         )
         if held is not None:
             task.batch, task.held, task.tries = batch, held, tries
@@ -368,10 +428,22 @@ def _serve(
         if result.rejects:
             receiver.sendall(framing.encode(link.rejects(result.rejects)))
             sent["rejected"] += len(result.rejects)
+        if sizer is not None:
+            resize(sizer.learn(task.records, result.seconds, task.size))
         _send_rows(receiver, result.rows_out, result.rows)
         sent["rows_out"] += result.rows_out
         if problem := job.rejects_problem(sent["rejected"], None):
             raise RunError(problem)
+
+    def resize(rows: int) -> None:
+        if not 0.8 <= rows / batcher.batch_rows <= 1.25:
+            log.info(
+                "batches of %d rows now: %.3g ms a row on the workers, %.0f bytes a row",
+                rows,
+                1000 * sizer.seconds_per_row,
+                sizer.bytes_per_row,
+            )
+            batcher.batch_rows = rows
 
     def tell_stalls() -> None:
         removed = list(watch.removed)
@@ -407,8 +479,8 @@ def _serve(
             running = [task.future for task in in_flight if not task.future.done()]
             kept = sum(len(task.batch.data) for task in in_flight if task.batch is not None)
             if (
-                len(running) < job.max_in_flight
-                and len(in_flight) < REORDER_WINDOW * job.max_in_flight
+                len(running) < max_in_flight
+                and len(in_flight) < REORDER_WINDOW * max_in_flight
                 and (kept <= KEPT_FRAMES * job.max_frame_bytes or len(in_flight) <= 1)
             ):
                 return

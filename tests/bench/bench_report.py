@@ -20,6 +20,30 @@ def figures(results: dict) -> list[tuple[str, str, float, str, bool]]:
                 entry["efficiency"] >= 0.95 or entry["workers"] != cores,
             )
         )
+    for entry in results.get("sweep", []):
+        efficiency, ceiling = entry["efficiency"], entry["machine_ceiling"]
+        share = efficiency["auto"] / ceiling
+        fixed = ", ".join(f"{k}: {v:.3f}" for k, v in efficiency.items() if k != "auto")
+        where = f"{entry['rows']:,} rows, slowness {entry['slowness']:,}"
+        rows.append(
+            (
+                f"batch_rows auto ÷ the machine's ceiling, black box, {where}",
+                f"{share:.3f} (efficiency {efficiency['auto']:.3f}, ceiling {ceiling:.3f})",
+                share,
+                "≥ 0.95",
+                share >= 0.95,
+            )
+        )
+        best = max(v for k, v in efficiency.items() if k != "auto")
+        rows.append(
+            (
+                f"best fixed batch_rows ÷ auto, {where}",
+                f"{best / efficiency['auto']:.3f} ({fixed})",
+                best / efficiency["auto"],
+                "≤ 1.03",
+                best <= 1.03 * efficiency["auto"],
+            )
+        )
     contenders = results["throughput"]["contenders"]
     burst = contenders["burst"]["rows_per_s"]
     n = results["throughput"]["rows"]
@@ -127,7 +151,9 @@ def write_chart(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4))
+    sweep = results.get("sweep", [])
+    figure, axes = pyplot.subplots(1, 3 if sweep else 2, figsize=(16 if sweep else 11, 4))
+    left, right = axes[0], axes[1]
     contenders = results["throughput"]["contenders"]
     names = list(contenders)
     left.barh(names, [contenders[n]["rows_per_s"] for n in names], color="#4477aa")
@@ -148,6 +174,29 @@ def write_chart(results: dict, path: Path) -> None:
     right.set_ylabel("parallel efficiency")
     right.set_title("black box")
     right.legend()
+    if sweep:
+        _sweep_chart(axes[2], sweep)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
+
+
+def _sweep_chart(axis, sweep: list[dict]) -> None:
+    """Efficiency ÷ the machine's ceiling against the classifier's cost, per batch_rows."""
+    for rows in sorted({e["rows"] for e in sweep}):
+        entries = [e for e in sweep if e["rows"] == rows]
+        for setting in entries[0]["efficiency"]:
+            axis.plot(
+                [e["slowness"] for e in entries],
+                [e["efficiency"][setting] / e["machine_ceiling"] for e in entries],
+                marker="o" if setting == "auto" else ".",
+                linewidth=2.5 if setting == "auto" else 1,
+                label=f"{setting}, {rows:,} rows",
+            )
+    axis.axhline(0.95, color="grey", linestyle="--", label="target 0.95")
+    axis.set_xscale("log")
+    axis.set_ylim(0, 1.1)
+    axis.set_xlabel("slowness (SHA-256 rounds a row)")
+    axis.set_ylabel("efficiency ÷ the machine's ceiling")
+    axis.set_title("batch_rows: auto against fixed")
+    axis.legend(fontsize="x-small")

@@ -172,15 +172,16 @@ def pipeline(
     workers: int,
     classifier: str,
     slowness: int,
-    batch_rows: int,
+    batch_rows: int | None = None,
     max_in_flight: int | None = None,
     one_record_per_frame: bool = False,
     tls: list[str] = (),
 ) -> tuple[float, dict, float]:
     """burst's pipeline on a running Dask cluster: (seconds from the sender's start to the
-    receiver's exit, peak RSS of sender, source and receiver, the pipeline's own seconds from
-    its manifest). Two tasks in flight per worker unless ``max_in_flight`` says otherwise.
-    With ``tls`` (the run's certificates, as site.yml always runs it) every link speaks TLS."""
+        receiver's exit, peak RSS of sender, source and receiver, the pipeline's own seconds from
+        its manifest). burst's own defaults (batch_rows auto, two tasks in flight per worker)
+    unless ``batch_rows`` or ``max_in_flight`` say otherwise.
+        With ``tls`` (the run's certificates, as site.yml always runs it) every link speaks TLS."""
     source_port, receiver_port = free_port(), free_port()
     quiet = {"stderr": subprocess.DEVNULL}
     receiver = app(
@@ -200,10 +201,8 @@ def pipeline(
         classifier,
         "--slowness",
         slowness,
-        "--batch-rows",
-        batch_rows,
-        "--max-in-flight",
-        max_in_flight or 2 * workers,
+        *(["--batch-rows", batch_rows] if batch_rows else []),
+        *(["--max-in-flight", max_in_flight] if max_in_flight else []),
         *tls,
         **quiet,
     )

@@ -33,6 +33,9 @@ SIZES = {
         "growth_rows": 100_000,
         "overhead_rows": 10_000,
         "rounds": 3,
+        "sweep_rows": [20_000, 100_000],
+        "sweep_slowness": [10, 100, 1000, 10_000],
+        "sweep_fixed": [100, 500, 5000],
     },
     "smoke": {
         "efficiency_rows": [200],
@@ -41,10 +44,11 @@ SIZES = {
         "growth_rows": 300,
         "overhead_rows": 200,
         "rounds": 1,
+        "sweep_rows": [300],
+        "sweep_slowness": [10, 100],
+        "sweep_fixed": [50],
     },
 }
-BLACK_BOX_BATCH_ROWS = 500
-CHEAP_BATCH_ROWS = 10_000
 PHASES = [  # (phase, words in an Ansible task's name), first match wins
     (
         "validate and provision",
@@ -114,7 +118,6 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
                         workers=workers,
                         classifier=c.BLACK_BOX,
                         slowness=size["slowness"],
-                        batch_rows=BLACK_BOX_BATCH_ROWS,
                         tls=tls,
                     )
                     pipelines.append(seconds)
@@ -138,6 +141,50 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
                 }
             )
     return rows_out
+
+
+def sweep(work: Path, size: dict) -> list[dict]:
+    """Parallel efficiency on every core, black box at every cost of the sweep: burst as a
+    user runs it (batch_rows auto) and with each fixed batch_rows, beside the machine's
+    ceiling (independent single processes side by side). One round each: the sweep is long."""
+    workers = os.cpu_count() or 1
+    tls = c.run_tls(work)
+    entries = []
+    with c.dask_cluster(workers, tls) as scheduler:
+        for rows in size["sweep_rows"]:
+            rows_csv = c.generate(rows, work / f"sweep-{rows}.csv")
+            parts = c.split(rows_csv, workers, work)
+            for slowness in size["sweep_slowness"]:
+                single_s = c.single(rows_csv, work / "single.csv", c.BLACK_BOX, slowness)
+                beside_s = c.side_by_side(parts, work, c.BLACK_BOX, slowness)
+                efficiency = {}
+                for batch_rows in (None, *size["sweep_fixed"]):
+                    seconds, _, _ = c.pipeline(
+                        scheduler,
+                        work,
+                        rows_csv,
+                        workers=workers,
+                        classifier=c.BLACK_BOX,
+                        slowness=slowness,
+                        batch_rows=batch_rows,
+                        tls=tls,
+                    )
+                    if not same_file(work / "single.csv", work / "out" / "results.csv"):
+                        raise RuntimeError(
+                            "the pipeline's results differ from the single process's"
+                        )
+                    efficiency[str(batch_rows or "auto")] = round(single_s / (workers * seconds), 3)
+                entries.append(
+                    {
+                        "rows": rows,
+                        "slowness": slowness,
+                        "workers": workers,
+                        "single_s": round(single_s, 3),
+                        "machine_ceiling": round(single_s / (workers * beside_s), 3),
+                        "efficiency": efficiency,
+                    }
+                )
+    return entries
 
 
 def dask_dataframe_matches(single_csv: Path, parts: Path) -> bool:
@@ -191,7 +238,6 @@ def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
                         workers=workers,
                         classifier=c.VECTORISED,
                         slowness=0,
-                        batch_rows=CHEAP_BATCH_ROWS,
                         one_record_per_frame=name == "burst, one record per frame",
                         tls=() if name == PLAIN else tls,
                     )
@@ -233,7 +279,7 @@ def overhead(work: Path, size: dict) -> dict:
         "workers_per_host": os.cpu_count() or 1,
         "ports": dict(zip(("scheduler", "dashboard", "source", "receiver"), ports, strict=True)),
         "source": {"kind": "synthetic", "rows": size["overhead_rows"], "seed": 0},
-        "job": {"slowness": size["slowness"], "batch_rows": BLACK_BOX_BATCH_ROWS, "timeout": 600},
+        "job": {"slowness": size["slowness"], "timeout": 600},
         "results": {"dir": str(work / "overhead-output")},
     }
     path = work / "overhead.yaml"
@@ -334,6 +380,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         results["efficiency"] = efficiency(work, size)
+        results["sweep"] = sweep(work, size)
         results["throughput"] = throughput(
             work,
             size,

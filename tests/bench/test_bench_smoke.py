@@ -33,6 +33,9 @@ def test_the_smoke_run_writes_results_json_markdown_and_png(tmp_path):
     assert workers == list(range(1, results["machine"]["cores"] + 1))
     assert all(entry["efficiency"] > 0 for entry in results["efficiency"])
     assert all(entry["machine_ceiling"] > 0 for entry in results["efficiency"])
+    assert [(e["rows"], e["slowness"]) for e in results["sweep"]] == [(300, 10), (300, 100)]
+    assert all(set(e["efficiency"]) == {"auto", "50"} for e in results["sweep"])
+    assert all(v > 0 for e in results["sweep"] for v in e["efficiency"].values())
     contenders = results["throughput"]["contenders"]
     assert set(contenders) == {
         "single process (pandas)",

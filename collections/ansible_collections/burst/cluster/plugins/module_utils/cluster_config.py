@@ -250,7 +250,12 @@ def _render(error) -> list[str]:
             f"{_field([*path, key])}: unknown key — allowed keys: {', '.join(allowed)}"
             for key in unknown
         ]
-    if error.validator == "type":
+    if error.validator == "anyOf":
+        allowed = "must be " + " or ".join(
+            repr(branch["const"]) if "const" in branch else _describe(branch)[len("must be ") :]
+            for branch in error.validator_value
+        )
+    elif error.validator == "type":
         allowed = "must be " + _type_name(error.validator_value)
     elif "type" in error.schema or "enum" in error.schema:
         allowed = _describe(error.schema)

@@ -91,7 +91,7 @@ config:
     job:
       classifier: classifier.black_box:classify
       slowness: 1000
-      batch_rows: 200
+      batch_rows: auto
       max_in_flight: 0
       timeout: 3600
     results: {dir: /srv/burst/output}

@@ -1,0 +1,162 @@
+"""``job.batch_rows: auto``: the source sizes batches from what the workers measure.
+
+Real processes on 127.0.0.1: burst's Dask scheduler and two workers (with their nannies),
+receiver, source and sender; every process is stopped in the teardown. Each run's results
+must be the single process's, byte for byte.
+"""
+
+import csv
+import os
+import re
+import signal
+import time
+import uuid
+
+import pytest
+from app_processes import Processes
+from conftest import processes_with_env
+from distributed import Client
+from test_pipeline import _cli, _env
+
+from classifier import source
+
+WAIT = 120
+SLOWER = """
+import time
+
+import pandas as pd
+
+
+def classify(frame):
+    # a row costs 0.25 ms up to ID 6000 and 2 ms after: the classifier gets 8 times slower
+    ids = frame.index.astype(int)
+    time.sleep(sum(0.00025 if i <= 6000 else 0.002 for i in ids))
+    return pd.Series(ids % 7, index=frame.index)
+
+
+def explode(frame):
+    if "1000" in frame.index:
+        raise ValueError("row 1000")
+    return classify(frame)
+"""
+SIZED = re.compile(r"batches of (\d+) rows now: ([\d.e+-]+) ms a row")
+
+
+@pytest.fixture
+def job(tmp_path):
+    """``job(rows, *source_args)``: a cluster of two workers and a run of ``rows`` synthetic
+    rows with the classifier above; the processes, their log directory and the input."""
+    marker = uuid.uuid4().hex
+    (tmp_path / "burst_test_slower.py").write_text(SLOWER)
+    env = {**_env(tmp_path), "BURST_TEST_AUTO": marker}
+    processes = Processes(tmp_path, env, WAIT)
+
+    def start(rows: int, *source_args: str) -> dict:
+        address = processes.start_cluster(["auto-0", "auto-1"])
+        with Client(address, timeout=WAIT) as client:
+            client.wait_for_workers(2, timeout=WAIT)
+            pids = list(client.run(os.getpid).values())
+        receiver, job_source, port = processes.start_receiver_and_source(
+            address,
+            tmp_path / "out",
+            *("--classifier", "burst_test_slower:classify", *source_args),
+        )
+        sender = processes.start(
+            "sender", "classifier", "send", "--to", f"127.0.0.1:{port}", "--rows", str(rows)
+        )
+        return {
+            "pids": pids,
+            "run": [("sender", sender), ("source", job_source), ("receiver", receiver)],
+        }
+
+    try:
+        yield start, processes
+    finally:
+        processes.stop_all()
+    assert processes_with_env(f"BURST_TEST_AUTO={marker}") == []
+
+
+def _finish(processes: Processes, started: dict) -> None:
+    codes = [processes.wait(name, process) for name, process in started["run"]]
+    assert codes == [0, 0, 0], processes.log("source")
+
+
+def _same_as_one_process(tmp_path, rows: int) -> None:
+    env = {"env": _env(tmp_path)}
+    given, expected = tmp_path / "input.csv", tmp_path / "expected.csv"
+    with open(given, "wb") as stream:
+        _cli(env, "generate", "--rows", str(rows), stdout=stream)
+    _cli(env, "classify", str(given), str(expected), "--classifier", "burst_test_slower:classify")
+    assert (tmp_path / "out" / "results.csv").read_bytes() == expected.read_bytes()
+
+
+def test_batch_sizes_follow_a_classifier_that_gets_slower(job, tmp_path):
+    start, processes = job
+    _finish(processes, start(8000))
+    sizes = [int(rows) for rows, _ in SIZED.findall((tmp_path / "source.log").read_text())]
+    assert sizes, processes.log("source")
+    largest = max(sizes)
+    # at 0.25 ms a row half a second is 2000 rows; at 2 ms, 250
+    assert largest >= 1000, sizes
+    assert sizes[-1] <= largest / 4, sizes
+    assert sizes[0] > source.BatchSizer.FIRST_ROWS, sizes
+    _same_as_one_process(tmp_path, 8000)
+
+
+def test_auto_batches_each_row_once_in_order_with_a_worker_killed(job, tmp_path):
+    start, processes = job
+    started = start(8000)
+    deadline = time.monotonic() + WAIT
+    while not SIZED.search((tmp_path / "source.log").read_text()):
+        assert time.monotonic() < deadline, processes.log("source")
+        time.sleep(0.05)
+    os.kill(started["pids"][0], signal.SIGKILL)
+    _finish(processes, started)
+    _same_as_one_process(tmp_path, 8000)
+
+
+def test_a_fixed_batch_rows_is_kept(job, tmp_path):
+    """Every batch holds 37 rows: the one the classifier raises on comes back as 37 rejects
+    (``on_error: reject``), starting on a line 37 times some number after the first row's."""
+    start, processes = job
+    started = start(
+        2000,
+        *("--batch-rows", "37", "--on-error", "reject"),
+        *("--classifier", "burst_test_slower:explode"),
+    )
+    _finish(processes, started)
+    log = (tmp_path / "source.log").read_text()
+    assert "batches of 37 rows, 4 in flight at most" in log, log
+    assert not SIZED.search(log), log
+    with open(tmp_path / "out" / "rejects.csv", newline="") as stream:
+        rejects = list(csv.DictReader(stream))
+    assert len(rejects) == 37
+    first = int(re.search(r"batch starting at input line (\d+)", rejects[0]["reason"])[1])
+    assert (first - 2) % 37 == 0
+    assert {int(reject["line"]) for reject in rejects} == set(range(first, first + 37))
+
+
+def _feed(sizer: source.BatchSizer, seconds_per_row: float, batches: int, row_bytes=90) -> list:
+    sizes = []
+    for _ in range(batches):
+        rows = sizer.rows
+        sizes.append(sizer.learn(rows, rows * seconds_per_row, rows * row_bytes))
+    return sizes
+
+
+def test_the_sizer_grows_by_steps_to_half_a_second_of_rows_and_shrinks_at_once():
+    sizer = source.BatchSizer()
+    assert sizer.rows == source.BatchSizer.FIRST_ROWS
+    sizes = _feed(sizer, 0.0001, 12)  # 0.1 ms a row: 5000 rows make half a second
+    steps = [later / earlier for earlier, later in zip([20, *sizes], sizes, strict=False)]
+    assert max(steps) <= source.BatchSizer.GROWTH
+    assert sizes[-1] == 5000
+    slower = _feed(sizer, 0.001, 1)  # ten times slower: the next batch is far smaller
+    assert slower[0] < 5000 / 4
+    assert 500 <= _feed(sizer, 0.001, 8)[-1] <= 520  # the faster past counts less and less
+
+
+def test_the_sizer_holds_a_batch_to_its_bytes():
+    sizer = source.BatchSizer(max_frame_bytes=1024 * 1024)
+    sizes = _feed(sizer, 1e-7, 20, row_bytes=1000)  # cheap rows of 1000 bytes
+    assert sizes[-1] == 1024 * 1024 // 1000
