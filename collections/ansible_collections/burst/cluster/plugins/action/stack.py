@@ -1,7 +1,10 @@
 """Action plugin of burst.cluster.stack: on the controller, check the config with the loader,
-resolve the cluster's state directory and the program's directory, then run the module."""
+resolve the cluster's state directory and the program's directory, then run the module;
+return the hosts for the inventory and where the Dask dashboard is."""
 
 from __future__ import annotations
+
+import sys
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
@@ -31,4 +34,11 @@ class ActionModule(ActionBase):
                 module_name="burst.cluster.stack", module_args=args, task_vars=task_vars
             )
         )
+        up = args.get("state", "present") == "present" and not self._task.check_mode
+        if up and not result.get("failed"):
+            outputs = result["outputs"]
+            result["hosts"] = stack_outputs.inventory(outputs, args["state_dir"], sys.executable)
+            result["dask_dashboard"] = stack_outputs.dask_dashboard(
+                outputs, config["ports"]["dashboard"]
+            )
         return result
