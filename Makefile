@@ -14,22 +14,24 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 .PHONY: run check preview down test test-fast test-hosts lint bench venv clean constraints
 
 CLUSTER_ARG = $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
-# ROWS and BASE may come from a workflow's input: the shell expands them, make never does.
+# ROWS and BASE may come from a workflow's input: the shell expands them, make never does,
+# and the shell shows the command as it runs it (set -x), with them expanded.
 export ROWS BASE
 ROWS_ARG = $${ROWS:+-e "burst_rows=$$ROWS"}
 BASE_ARG = $${BASE:+-e "burst_base_file=$$BASE"}
+PLAYBOOK = @set -x; $(BIN)/ansible-playbook
 
 run: $(READY)
-	$(BIN)/ansible-playbook playbooks/site.yml $(CLUSTER_ARG) $(ROWS_ARG)
+	$(PLAYBOOK) playbooks/site.yml $(CLUSTER_ARG) $(ROWS_ARG)
 
 check: $(READY)
-	$(BIN)/ansible-playbook playbooks/check.yml $(CLUSTER_ARG)
+	$(PLAYBOOK) playbooks/check.yml $(CLUSTER_ARG)
 
 preview: $(READY)
-	$(BIN)/ansible-playbook playbooks/site.yml --check $(CLUSTER_ARG) $(ROWS_ARG) $(BASE_ARG)
+	$(PLAYBOOK) playbooks/site.yml --check $(CLUSTER_ARG) $(ROWS_ARG) $(BASE_ARG)
 
 down: $(READY)
-	$(BIN)/ansible-playbook playbooks/down.yml $(CLUSTER_ARG)
+	$(PLAYBOOK) playbooks/down.yml $(CLUSTER_ARG)
 
 test: lint test-hosts
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -50,6 +50,9 @@ def test_site_runs_from_any_directory_as_make_run_does(job, where):
     dashboard = yaml.safe_load(job.read_text())["ports"]["dashboard"]
     url = f"http://127.0.0.1:{dashboard}/status"
     assert f"Dask dashboard, once the scheduler is up: {url}" in ran.stdout
+    assert "s of job time, " in ran.stdout
+    assert "s in all; cost $0 (provider local: no cloud machine); results in " in ran.stdout
+    assert "| wall time | " in (run / "summary.md").read_text()
     # The state was beside the cluster file, and the run left nothing of it.
     assert sorted(p.name for p in (job.parent / ".burst").rglob("*")) == ["e2e"]
     assert not (REPO / "playbooks" / ".burst").exists()
