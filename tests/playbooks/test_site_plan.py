@@ -1,8 +1,11 @@
 """site.yml --check end to end: the plan it writes, and that it starts nothing."""
 
+import pytest
 import yaml
 from conftest import cluster_file, processes_with_env
 from site_runs import site
+
+pytestmark = pytest.mark.slow
 
 
 def base_and_new(tmp_path, base, new):

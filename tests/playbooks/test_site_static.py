@@ -27,6 +27,8 @@ from site_runs import (
     site,
 )
 
+pytestmark = [pytest.mark.slow, pytest.mark.hosts]
+
 ROWS, SEED, SLOWNESS = 3000, 8, 200
 PIP_ARGS = ["--no-index", "--find-links"]
 

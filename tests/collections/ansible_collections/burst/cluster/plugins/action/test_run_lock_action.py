@@ -189,6 +189,7 @@ def test_a_running_run_refuses_a_second_one_and_keeps_its_lock(runs, tmp_path, c
     assert lock.read_text() == text
 
 
+@pytest.mark.slow
 def test_two_runs_started_together_one_gets_the_lock(runs, tmp_path):
     lock = str(tmp_path / "demo.lock")
     plays = [
