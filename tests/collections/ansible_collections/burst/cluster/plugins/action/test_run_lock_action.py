@@ -17,6 +17,8 @@ from conftest import BIN, REPO, ansible_env
 
 from classifier import watchdog
 
+pytestmark = pytest.mark.slow
+
 RUN_ID = "20261121T101500Z-ab12"
 MESSAGE = (
     "cluster 'demo' is already running: run 20261121T101500Z-ab12, started 2026-11-21 10:15:00"
@@ -189,7 +191,6 @@ def test_a_running_run_refuses_a_second_one_and_keeps_its_lock(runs, tmp_path, c
     assert lock.read_text() == text
 
 
-@pytest.mark.slow
 def test_two_runs_started_together_one_gets_the_lock(runs, tmp_path):
     lock = str(tmp_path / "demo.lock")
     plays = [

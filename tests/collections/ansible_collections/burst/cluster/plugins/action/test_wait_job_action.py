@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import ansible_env
 
+pytestmark = pytest.mark.slow
+
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 BIN = Path(sys.executable).parent
 
