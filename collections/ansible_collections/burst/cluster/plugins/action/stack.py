@@ -7,12 +7,15 @@ from __future__ import annotations
 import sys
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     PROJECT_DIR,
     ClusterConfigError,
     recheck,
 )
+
+display = Display()
 
 
 class ActionModule(ActionBase):
@@ -38,7 +41,10 @@ class ActionModule(ActionBase):
         if up and not result.get("failed"):
             outputs = result["outputs"]
             result["hosts"] = stack_outputs.inventory(outputs, args["state_dir"], sys.executable)
-            result["dask_dashboard"] = stack_outputs.dask_dashboard(
-                outputs, config["ports"]["dashboard"]
-            )
+            dashboard = stack_outputs.dask_dashboard(outputs, config["ports"]["dashboard"])
+            result["dask_dashboard"] = dashboard
+            # Shown as is, never folded by a callback, so that the command can be copied whole.
+            display.display(f"  Dask dashboard, once the scheduler is up: {dashboard['url']}")
+            if dashboard["tunnel"]:
+                display.display(f"  through an SSH tunnel: {dashboard['tunnel']}")
         return result
