@@ -18,6 +18,7 @@ from conftest import REPO, processes_with_env
 from distributed import Client
 from test_pipeline import _cli
 
+pytestmark = pytest.mark.slow
 WAIT = 120
 ROWS = 60_000
 BATCH_ROWS = 12_000  # about 90 bytes a row: each batch over SCATTER_BYTES
