@@ -1,4 +1,5 @@
-# burst: `make run` runs the job of cluster.yaml; `make test` runs every test.
+# burst: `make run` runs the job of cluster.yaml; `make test` runs every test, `make test-fast`
+# all but the slow ones.
 # `make check` checks the file; `make preview` shows what a run would make and writes the plan;
 # `make down` removes a cluster left up. ROWS=N runs N synthetic rows instead of the file's;
 # BASE=FILE makes the plan compare with an earlier version of the cluster file.
@@ -10,28 +11,34 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: run check preview down test test-hosts lint bench venv clean constraints
+.PHONY: run check preview down test test-fast test-hosts lint bench venv clean constraints
 
 CLUSTER_ARG = $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
-# ROWS and BASE may come from a workflow's input: the shell expands them, make never does.
+# ROWS and BASE may come from a workflow's input: the shell expands them, make never does,
+# and the shell shows the command as it runs it (set -x), with them expanded.
 export ROWS BASE
 ROWS_ARG = $${ROWS:+-e "burst_rows=$$ROWS"}
 BASE_ARG = $${BASE:+-e "burst_base_file=$$BASE"}
+PLAYBOOK = @set -x; $(BIN)/ansible-playbook
 
 run: $(READY)
-	$(BIN)/ansible-playbook playbooks/site.yml $(CLUSTER_ARG) $(ROWS_ARG)
+	$(PLAYBOOK) playbooks/site.yml $(CLUSTER_ARG) $(ROWS_ARG)
 
 check: $(READY)
-	$(BIN)/ansible-playbook playbooks/check.yml $(CLUSTER_ARG)
+	$(PLAYBOOK) playbooks/check.yml $(CLUSTER_ARG)
 
 preview: $(READY)
-	$(BIN)/ansible-playbook playbooks/site.yml --check $(CLUSTER_ARG) $(ROWS_ARG) $(BASE_ARG)
+	$(PLAYBOOK) playbooks/site.yml --check $(CLUSTER_ARG) $(ROWS_ARG) $(BASE_ARG)
 
 down: $(READY)
-	$(BIN)/ansible-playbook playbooks/down.yml $(CLUSTER_ARG)
+	$(PLAYBOOK) playbooks/down.yml $(CLUSTER_ARG)
 
 test: lint test-hosts
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The edit-test loop, in under two minutes: lint and every test not marked slow or hosts.
+test-fast: lint
+	$(BIN)/pytest -m "not slow and not hosts" $(PYTEST_ARGS)
 
 # The multi-host tests run sshd in network namespaces: as root, install openssh-server
 # (never starting its service); otherwise those tests say why they skip.

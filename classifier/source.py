@@ -9,6 +9,7 @@ tally of what it sent, which the source checks against what it took.
 
 import hashlib
 import logging
+import tempfile
 import time
 from collections import deque
 from concurrent.futures import CancelledError
@@ -27,7 +28,8 @@ REORDER_WINDOW = 4
 # A batch this big goes straight to a worker (Dask's scatter) instead of through the scheduler,
 # which would hold copies of it while the task waits and runs.
 SCATTER_BYTES = 1024 * 1024
-KEPT_FRAMES = 2  # of job.max_frame_bytes: scattered batches kept in flight, at most
+SCATTER_TRIES = 10
+KEPT_FRAMES = 2  # of job.max_frame_bytes: scattered batches in flight (kept on disk), at most
 
 
 class RunError(Exception):
@@ -203,21 +205,43 @@ def scheduler_address(address: str, tls: Tls | None) -> str:
     return address
 
 
+class KeptBatch:
+    """A scattered batch's copy, kept on disk rather than in memory until its result is back:
+    the worker holding the batch may leave the cluster, and the source then sends it again."""
+
+    def __init__(self, batch: batches.Batch):
+        self.header, self.first_line, self.records = batch.header, batch.first_line, batch.records
+        self.size = len(batch.data)
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close)
+        self._file.write(batch.data)
+
+    def batch(self) -> batches.Batch:
+        self._file.seek(0)
+        return batches.Batch(self.header, self._file.read(), self.first_line, self.records)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass
 class Task:
-    """A batch in flight. A scattered batch is kept (``batch``), since the worker holding it
-    may leave the cluster: its task is then cancelled and the source sends it again."""
+    """A batch in flight; a scattered one with its copy (``kept``)."""
 
     future: Future
     first_line: int
     records: int
     size: int
-    batch: batches.Batch | None = None
+    kept: KeptBatch | None = None
     held: Future | None = None
     tries: int = 0
 
     def lost(self) -> bool:
-        return self.batch is not None and self.future.status == "cancelled"
+        return self.kept is not None and self.future.status == "cancelled"
+
+    def done_with(self) -> None:
+        if self.kept is not None:
+            self.kept.close()
+        self.kept = self.held = None
 
 
 @dataclass(frozen=True)
@@ -372,9 +396,7 @@ def _serve(
     sent = {"rows_out": 0, "rejected": 0, "header": False, "stalled": 0}
 
     def start(batch: batches.Batch, tries: int = 0) -> Task:
-        held = None
-        if len(batch.data) >= SCATTER_BYTES:
-            [held] = client.scatter([batch], direct=True, hash=False)
+        held = scatter(batch) if len(batch.data) >= SCATTER_BYTES else None
         task = Task(
             client.submit(
                 batches.process,
@@ -388,9 +410,38 @@ def _serve(
             len(batch.data),
         )
         if held is not None:
-            task.batch, task.held, task.tries = batch, held, tries
+            task.kept, task.held, task.tries = KeptBatch(batch), held, tries
         watch.track(task.future)
         return task
+
+    def scatter(batch: batches.Batch) -> Future:
+        """The batch on a worker; the next worker in turn if one does not take it within
+        job.stall_timeout (a frozen one) or has gone."""
+        for _ in range(SCATTER_TRIES):
+            try:  # Client.scatter bounds only its wait for a worker, not the sending
+                return client.sync(
+                    client._scatter,
+                    [batch],
+                    direct=True,
+                    hash=False,
+                    callback_timeout=job.stall_timeout,
+                )[0]
+            except (TimeoutError, OSError) as error:
+                if watch.failure:
+                    raise RunError(watch.failure) from None
+                timed_out = isinstance(error, TimeoutError)
+                log.warning(
+                    "a worker did not take the batch from input line %d (%s); sending it to"
+                    " the next",
+                    batch.first_line,
+                    f"not within job.stall_timeout, {job.stall_timeout:g} s"
+                    if timed_out
+                    else error,
+                )
+        raise RunError(
+            f"no worker took the batch from input line {batch.first_line} in {SCATTER_TRIES}"
+            f" tries of job.stall_timeout ({job.stall_timeout:g} s) each"
+        )
 
     def revive(task: Task) -> None:
         """Send a lost scattered batch again, up to Dask's own limit of retries per task."""
@@ -399,30 +450,42 @@ def _serve(
             task.future.result()  # raises: cancelled
         log.warning(
             "the worker holding the batch from input line %d left the cluster; sending it again",
-            task.batch.first_line,
+            task.kept.first_line,
         )
-        again = start(task.batch, task.tries + 1)
-        task.future, task.held, task.tries = again.future, again.held, again.tries
+        again = start(task.kept.batch(), task.tries + 1)
+        task.done_with()
+        task.future, task.kept, task.held, task.tries = (
+            again.future,
+            again.kept,
+            again.held,
+            again.tries,
+        )
 
     def forward(task: Task) -> None:
         while True:
             with suppress(CancelledError):
                 wait(task.future)
-            if not task.lost() or watch.failure:
+            if task.lost() and not watch.failure:
+                revive(task)
+                continue
+            try:  # a scattered batch's result comes straight from its worker
+                result: batches.BatchResult = client.gather(
+                    task.future, direct=task.kept is not None
+                )
                 break
-            revive(task)
-        # A scattered batch's result comes straight from its worker, not through the scheduler.
-        direct, task.batch, task.held = task.batch is not None, None, None
-        try:
-            result: batches.BatchResult = client.gather(task.future, direct=direct)
-        except KilledWorker as error:
-            last = getattr(error.last_worker, "address", error.last_worker)
-            raise RunError(
-                f"the batch from input line {task.first_line} took down every worker that ran it"
-                f" ({last} last): a worker is restarted when it passes 95 %"
-                " of its memory limit (its host's memory shared by its workers and one more) or"
-                " crashes; its log says which"
-            ) from None
+            except CancelledError:  # its worker left before the result was taken
+                if not task.lost() or watch.failure:
+                    raise
+                revive(task)
+            except KilledWorker as error:
+                last = getattr(error.last_worker, "address", error.last_worker)
+                raise RunError(
+                    f"the batch from input line {task.first_line} took down every worker that"
+                    f" ran it ({last} last): a worker is restarted when it passes 95 % of its"
+                    " memory limit (its host's memory shared by its workers and one more) or"
+                    " crashes; its log says which"
+                ) from None
+        task.done_with()
         watch.forget(task.future)
         tell_stalls()
         if result.rejects:
@@ -468,7 +531,8 @@ def _serve(
 
         Finished batches behind an unfinished one wait here (at most REORDER_WINDOW times
         max_in_flight of them), so a slow batch never leaves a worker idle. The scattered
-        batches kept hold at most KEPT_FRAMES frames' worth of bytes, or one batch.
+        batches in flight (their copies kept on disk) hold at most KEPT_FRAMES frames of bytes,
+        or one batch.
         """
         while True:
             for task in in_flight:
@@ -477,7 +541,7 @@ def _serve(
             while in_flight and in_flight[0].future.done():
                 forward(in_flight.popleft())
             running = [task.future for task in in_flight if not task.future.done()]
-            kept = sum(len(task.batch.data) for task in in_flight if task.batch is not None)
+            kept = sum(task.kept.size for task in in_flight if task.kept is not None)
             if (
                 len(running) < max_in_flight
                 and len(in_flight) < REORDER_WINDOW * max_in_flight

@@ -11,6 +11,8 @@ import pytest
 from conftest import ansible
 from netns_hosts import netns_hosts, netns_hosts_fixture  # noqa: F401 (netns_hosts_factory)
 
+pytestmark = pytest.mark.hosts
+
 PLAY = """
 - hosts: all
   gather_facts: false

@@ -8,7 +8,10 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from conftest import processes_with_env
+
+pytestmark = pytest.mark.slow
 
 SUITE = Path(__file__).with_name("suite.py")
 

@@ -90,6 +90,7 @@ def _same_as_one_process(tmp_path, rows: int) -> None:
     assert (tmp_path / "out" / "results.csv").read_bytes() == expected.read_bytes()
 
 
+@pytest.mark.slow
 def test_batch_sizes_follow_a_classifier_that_gets_slower(job, tmp_path):
     start, processes = job
     _finish(processes, start(8000))
@@ -103,6 +104,7 @@ def test_batch_sizes_follow_a_classifier_that_gets_slower(job, tmp_path):
     _same_as_one_process(tmp_path, 8000)
 
 
+@pytest.mark.slow
 def test_auto_batches_each_row_once_in_order_with_a_worker_killed(job, tmp_path):
     start, processes = job
     started = start(8000)
@@ -115,6 +117,7 @@ def test_auto_batches_each_row_once_in_order_with_a_worker_killed(job, tmp_path)
     _same_as_one_process(tmp_path, 8000)
 
 
+@pytest.mark.slow
 def test_a_fixed_batch_rows_is_kept(job, tmp_path):
     """Every batch holds 37 rows: the one the classifier raises on comes back as 37 rejects
     (``on_error: reject``), starting on a line 37 times some number after the first row's."""

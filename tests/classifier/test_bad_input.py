@@ -13,6 +13,8 @@ import pytest
 from app_processes import Processes
 from test_pipeline import HEADER, SLOWNESS, WAIT, _cli, cluster, procs  # noqa: F401
 
+pytestmark = pytest.mark.slow
+
 GOOD = [b"%d,SKU-%d,%d.5,Acme,widget %d\n" % (n, n, n, n) for n in range(1, 41)]
 
 

@@ -18,6 +18,8 @@ from app_processes import Processes
 from conftest import free_ports
 from test_pipeline import HEADER, WAIT, _env
 
+pytestmark = pytest.mark.slow
+
 MB = 1024 * 1024
 FIELD_BYTES = 200 * MB
 MAX_FRAME_BYTES = 256 * MB  # job.max_frame_bytes: 268435456

@@ -26,6 +26,8 @@ from test_pipeline import cluster  # noqa: F401 (a fixture used below)
 
 from classifier import batches, calling, records, reference, sender, source
 
+pytestmark = pytest.mark.slow
+
 CLASSIFIER = "classifier.black_box:classify"
 SLOWNESS = 1
 PROCESS_WAIT = 30  # seconds; the inputs are small, and a refused sender leaves the source waiting

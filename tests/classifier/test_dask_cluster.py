@@ -13,6 +13,8 @@ from distributed import Client
 
 from classifier import dask_cluster
 
+pytestmark = pytest.mark.slow
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers can't import tests
 
 

@@ -8,6 +8,7 @@ import sys
 import threading
 from contextlib import suppress
 
+import pytest
 from app_processes import Processes
 from conftest import REPO
 from test_pipeline import _env
@@ -80,6 +81,7 @@ def hog(frame, *, slowness):
 """
 
 
+@pytest.mark.slow
 def test_a_batch_over_the_workers_memory_limit_fails_the_run_naming_it(tmp_path):
     """Dask's nanny restarts a worker past 95 % of its memory limit; after Dask's retries the
     source fails the run naming the batch and the limit."""

@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 from app_processes import Processes
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 3000
 SLOWNESS = 20

@@ -15,6 +15,8 @@ from app_processes import Processes
 from conftest import free_ports
 from test_pipeline import WAIT, _cli, cluster  # noqa: F401
 
+pytestmark = pytest.mark.slow
+
 LIMIT = 1024 * 1024
 ROWS, SLOWNESS = 2000, 10000  # long enough to connect to the ports mid-run
 

@@ -145,6 +145,7 @@ def _parse(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode(), newline="")))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lineterminator", ["\n", "\r\n"])
 def test_random_csv_agrees_with_the_csv_module(lineterminator):
     checked_cuts = 0

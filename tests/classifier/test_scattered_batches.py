@@ -18,6 +18,7 @@ from conftest import REPO, processes_with_env
 from distributed import Client
 from test_pipeline import _cli
 
+pytestmark = pytest.mark.slow
 WAIT = 120
 ROWS = 60_000
 BATCH_ROWS = 12_000  # about 90 bytes a row: each batch over SCATTER_BYTES
@@ -25,10 +26,11 @@ SLOWNESS = 40
 STALL = 3  # job.stall_timeout, in seconds
 
 
-@pytest.mark.parametrize("stop", ["killed", "frozen"])
+@pytest.mark.parametrize("stop", ["killed", "frozen", "frozen-first"])
 def test_a_lost_workers_scattered_batches_are_sent_again_each_row_once(stop, tmp_path):
     """A worker killed (its nanny starts another), or frozen (SIGSTOP, so the source's stall
-    watch removes it from the cluster) while it holds scattered batches."""
+    watch removes it from the cluster) while it holds scattered batches; or frozen before
+    the first batch, so batches sent to it are not taken and go to the other worker."""
     marker = uuid.uuid4().hex
     env = dict(os.environ, PYTHONUNBUFFERED="1", BURST_TEST_SCATTER=marker)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
@@ -46,6 +48,8 @@ def test_a_lost_workers_scattered_batches_are_sent_again_each_row_once(stop, tmp
             *("--slowness", str(SLOWNESS), "--batch-rows", str(BATCH_ROWS)),
             *("--stall-timeout", str(STALL)),
         )
+        if stop == "frozen-first":
+            os.kill(pids[0], signal.SIGSTOP)
         sender = processes.start(
             "sender", "classifier", "send", "--to", f"127.0.0.1:{port}", "--rows", str(ROWS)
         )
@@ -53,17 +57,21 @@ def test_a_lost_workers_scattered_batches_are_sent_again_each_row_once(stop, tmp
         while not _rows_out(out):
             assert time.monotonic() < deadline, processes.log("source")
             time.sleep(0.05)
-        os.kill(pids[0], signal.SIGKILL if stop == "killed" else signal.SIGSTOP)
+        if stop != "frozen-first":
+            os.kill(pids[0], signal.SIGKILL if stop == "killed" else signal.SIGSTOP)
         codes = [processes.wait(name, p) for name, p in (("sender", sender), ("source", job))]
         codes.append(processes.wait("receiver", receiver))
     finally:
-        if stop == "frozen" and pids:
+        if stop.startswith("frozen") and pids:
             with suppress(ProcessLookupError):
                 os.kill(pids[0], signal.SIGCONT)
         processes.stop_all()
-    log = processes.log("source")
+    log = (tmp_path / "source.log").read_text()
     assert codes == [0, 0, 0], log
-    assert "left the cluster; sending it again" in log
+    if stop == "frozen-first":
+        assert "a worker did not take the batch from input line" in log, log
+    else:
+        assert "left the cluster; sending it again" in log, log
     given, expected = tmp_path / "input.csv", tmp_path / "expected.csv"
     with open(given, "wb") as stream:
         _cli({"env": env}, "generate", "--rows", str(ROWS), stdout=stream)

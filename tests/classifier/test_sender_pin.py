@@ -27,6 +27,8 @@ from test_pipeline import WAIT, cluster  # noqa: F401
 
 from classifier import framing, sender
 
+pytestmark = pytest.mark.slow
+
 TORN = b"999999,SKU-999999,1.0,Acme,half a rec"  # no newline: a writer caught mid-line
 
 

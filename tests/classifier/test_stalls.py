@@ -20,6 +20,8 @@ from conftest import REPO, processes_with_env
 from distributed import Client
 from test_pipeline import _cli
 
+pytestmark = pytest.mark.slow
+
 STALL = 3  # job.stall_timeout of these runs, in seconds
 WAIT = 90
 WORKERS = ["stall-0", "stall-1"]

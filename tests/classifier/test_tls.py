@@ -26,6 +26,8 @@ from strangers import HEADER, intrude
 from classifier import calling, link, reference, source, synthetic
 from classifier.tls import Tls
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "collections"))
 

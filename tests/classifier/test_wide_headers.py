@@ -14,6 +14,8 @@ from test_pipeline import SLOWNESS, WAIT, cluster  # noqa: F401
 
 from classifier import batches, framing, records, source
 
+pytestmark = pytest.mark.slow
+
 WIDE = 2_000_000
 LIMIT_TEXT = f"line 1: the header has {WIDE} columns, more than job.max_columns (16384)"
 

@@ -10,6 +10,8 @@ import pytest
 from conftest import SEED_STYLE, cluster_file, open_listeners, processes_with_env
 from site_runs import read, reference, run_dir, site
 
+pytestmark = pytest.mark.slow
+
 
 def test_site_gives_the_single_process_answer_and_leaves_nothing(tmp_path, state_dir):
     path = cluster_file(tmp_path)

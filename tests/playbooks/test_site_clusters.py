@@ -7,9 +7,12 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import cluster_file, processes_with_env
 from site_runs import read, reference, start_site
+
+pytestmark = pytest.mark.slow
 
 # Sleeps a second per batch, so that a run lasts long on little CPU; classifies as the black box.
 SLOW_CLASSIFIER = """

@@ -14,9 +14,12 @@ from site_runs import read, reference, site
 
 ROWS, SEED, SLOWNESS = 30_000, 11, 1
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="mounting a small tmpfs needs root (make test in CI runs as root)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.geteuid() != 0, reason="mounting a small tmpfs needs root (make test in CI runs as root)"
+    ),
+]
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from site_runs import FAULT_SEED as SEED
 from site_runs import FAULT_SLOWNESS as SLOWNESS
 from site_runs import freeze_worker, read, reference, run_dir, run_with_fault
 
+pytestmark = pytest.mark.slow
+
 
 def test_a_worker_killed_mid_run_loses_no_row_and_doubles_none(tmp_path, state_dir):
     code, output = run_with_fault(tmp_path, state_dir, "e2e-1", "worker-0")

@@ -7,6 +7,8 @@ import pytest
 from conftest import cluster_file, processes_with_env
 from site_runs import site
 
+pytestmark = pytest.mark.slow
+
 LIMIT = 65536  # the least job.max_frame_bytes the schema allows
 SHORT = b"".join(b"%d,sku,1,Acme,short\n" % i for i in range(8, 50))
 HEADER = b"ID,SKU,FLUX,MANUFACTURER_NAME,DESCRIPTION\n"

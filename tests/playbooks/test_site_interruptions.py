@@ -13,6 +13,8 @@ from conftest import cluster_file, processes_with_env
 from site_runs import FAULT_ROWS, FAULT_SEED, FAULT_SLOWNESS, read, reference, run_dir, site
 from site_runs import start_site as start
 
+pytestmark = pytest.mark.slow
+
 SLOW_JOB = {
     "source": {"kind": "synthetic", "rows": FAULT_ROWS, "seed": FAULT_SEED},
     "job": {"slowness": FAULT_SLOWNESS, "batch_rows": 100, "timeout": 120},

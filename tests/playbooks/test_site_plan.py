@@ -1,8 +1,11 @@
 """site.yml --check end to end: the plan it writes, and that it starts nothing."""
 
+import pytest
 import yaml
 from conftest import cluster_file, processes_with_env
 from site_runs import site
+
+pytestmark = pytest.mark.slow
 
 
 def base_and_new(tmp_path, base, new):
@@ -48,6 +51,9 @@ def test_check_mode_writes_the_plan_of_a_size_change_and_starts_nothing(tmp_path
 def test_check_mode_without_a_base_writes_a_one_column_plan(tmp_path, state_dir):
     result = site(cluster_file(tmp_path), state_dir, "--check")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING" not in result.stdout + result.stderr
+    provision = result.stdout.split("TASK [Provision the machines and write the stack outputs]")[1]
+    assert provision.split("\n")[1] == "ok: [localhost]"
     plan = (state_dir / "e2e" / "plan.md").read_text()
     assert "| | |\n| --- | --- |\n| provider | local |\n" in plan
     assert "before" not in plan
@@ -99,3 +105,26 @@ def test_burst_rows_that_is_not_a_number_fails_naming_the_field(tmp_path, state_
     plan = (state_dir / "plan.md").read_text()
     assert "source.rows: 'abc' — must be an integer" in plan
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
+
+
+def test_burst_rows_with_a_file_source_fails_naming_rows(tmp_path, state_dir):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,text\n1,a\n")
+    path = cluster_file(tmp_path, source={"kind": "file", "path": "rows.csv"})
+    result = site(path, state_dir, "--check", "-e", "burst_rows=100")
+    assert result.returncode != 0
+    assert "source.rows: unknown key" in result.stdout
+    assert (
+        "source.rows is burst_rows=100 from the command line (make ROWS=100),"
+        " which only a synthetic source takes"
+    ) in result.stdout
+
+
+def test_a_base_file_that_does_not_exist_is_named(tmp_path, state_dir):
+    missing = tmp_path / "old" / "cluster.yaml"
+    result = site(cluster_file(tmp_path), state_dir, "--check", "-e", f"burst_base_file={missing}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    warning = f"base_file: there is no {missing} (BASE=); the plan calls the cluster file new"
+    assert warning in " ".join((result.stdout + result.stderr).split())
+    plan = (state_dir / "e2e" / "plan.md").read_text()
+    assert "\nThe cluster file is new (there is no `cluster.yaml` to compare with).\n" in plan

@@ -3,8 +3,11 @@
 import csv
 import json
 
+import pytest
 from conftest import cluster_file, processes_with_env
 from site_runs import read, run_dir, site
+
+pytestmark = pytest.mark.slow
 
 HEADER = "ID,SKU,FLUX,MANUFACTURER_NAME,DESCRIPTION\n"
 BAD = {5: "5,SKU-5,1.0\n", 12: ",SKU-12,1.0,Acme,no id\n", 30: "30,SKU-30,1.0,Acme,x,extra\n"}

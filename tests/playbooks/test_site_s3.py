@@ -4,8 +4,11 @@ import io
 import json
 import tarfile
 
+import pytest
 from conftest import cluster_file, processes_with_env
 from site_runs import read, reference, run_dir, site
+
+pytestmark = pytest.mark.slow
 
 
 def test_rows_from_a_bucket_and_results_to_a_bucket(tmp_path, state_dir, s3):

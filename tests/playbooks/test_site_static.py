@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import BIN, REPO, cluster_file, processes_with_env
 from netns_hosts import netns_hosts
 from site_runs import (
@@ -26,6 +27,8 @@ from site_runs import (
     run_with_fault,
     site,
 )
+
+pytestmark = [pytest.mark.slow, pytest.mark.hosts]
 
 ROWS, SEED, SLOWNESS = 3000, 8, 200
 PIP_ARGS = ["--no-index", "--find-links"]
@@ -101,6 +104,10 @@ def test_three_hosts_over_ssh_give_the_single_process_answer(tmp_path, state_dir
     result = site(path, state_dir, *extra, **env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr
     assert f"{ROWS}/{ROWS} (100 %) rows" in result.stdout
+    port, first = yaml.safe_load(path.read_text())["ports"]["dashboard"], hosts.addresses[0]
+    tunnel = f"ssh -i {hosts.ssh_key} -N -L {port}:{first}:{port} {hosts.user}@{first}"
+    dashboard = f"  Dask dashboard, once the scheduler is up: http://localhost:{port}/status\n"
+    assert dashboard + f"  through an SSH tunnel: {tunnel}\n" in result.stdout
 
     run = run_dir(tmp_path / "output")
     got = read(run / "results.csv")

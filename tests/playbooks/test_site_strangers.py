@@ -13,6 +13,8 @@ from strangers import HEADER, intrude
 
 from classifier import link
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plain-tcp", "tls-without-a-certificate"])
 def test_a_stranger_first_on_the_data_ports_is_refused(tmp_path, state_dir, tls):

@@ -28,6 +28,8 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
 )
 
+pytestmark = pytest.mark.slow
+
 SECONDS = 2
 PEAK_BYTES = 64 * 1024 * 1024
 # A field and a value, each cut to SHOWN_CHARS, and what is allowed, which the schema says.

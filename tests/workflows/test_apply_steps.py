@@ -11,6 +11,8 @@ import pytest
 from conftest import REPO, ansible_env, cluster_file, processes_with_env
 from workflow_files import workflow
 
+pytestmark = pytest.mark.slow
+
 ROWS = "300"
 EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 

@@ -4,6 +4,7 @@ on the controller, and write it as Markdown."""
 from __future__ import annotations
 
 import os
+import time
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import run_report, stack_outputs
@@ -48,17 +49,31 @@ class ActionModule(ActionBase):
             else:  # no name to keep it under
                 state = stack_outputs.state_root(os.path.dirname(args["cluster_file"]))
             dest = args["dest"] or os.path.join(state, "plan.md")
+            base = _load(args["base_file"]) if args["base_file"] else run_report.NOT_COMPARED
+            if base is None:
+                result["warnings"] = [
+                    f"base_file: there is no {args['base_file']} (BASE=); the plan calls the"
+                    " cluster file new"
+                ]
             markdown = run_report.plan_comment(
                 after,
-                _load(args["base_file"]) if args["base_file"] else run_report.NOT_COMPARED,
+                base,
                 args["changes"],
                 args["failures"],
+                base_name=args["base_file"] and _shown(args["base_file"]),
             )
         else:
             run_dir = os.path.join(args["config"]["results"]["dir"], args["run_id"])
             dest = args["dest"] or os.path.join(run_dir, "summary.md")
+            now = time.time()
             markdown = run_report.run_summary(
-                args["config"], args["run_id"], args["manifest"], args["failures"]
+                args["config"], args["run_id"], args["manifest"], args["failures"], now=now
+            )
+            started = run_report.run_started(args["run_id"])
+            cost = run_report.run_cost(args["config"], run_report.load_prices())
+            result.update(
+                wall_seconds=None if started is None else round(now - started),
+                cost=0 if cost is None else cost.get("per_run"),
             )
         try:
             _write(dest, markdown, "w")
@@ -78,11 +93,14 @@ def _load(path, overrides=None):
     try:
         return load_cluster_file(path, overrides)
     except ClusterConfigError as error:
-        # A comment shows the path inside the repository, never the runner's directories.
-        shown = os.path.relpath(path)
-        shown = os.path.basename(path) if shown.startswith("..") else shown
-        label = error.file.replace(os.path.abspath(path), shown)
+        label = error.file.replace(os.path.abspath(path), _shown(path))
         return str(ClusterConfigError(error.problems, label))
+
+
+def _shown(path):
+    """A comment shows the path inside the repository, never the runner's directories."""
+    shown = os.path.relpath(path)
+    return os.path.basename(path) if shown.startswith("..") else shown
 
 
 def _write(path, text, mode):

@@ -54,12 +54,17 @@ def _exits(exited: dict) -> str:
     )
 
 
-def progress_line(host: str, progress: dict, total: int | None, now: float) -> str:
+def progress_line(
+    host: str, progress: dict, total: int | None, now: float, since: float | None = None
+) -> str:
+    """Rows done, their rate since the input started, and the time since ``since`` (the
+    earliest start seen: the receiver's, until the source says when the input started)."""
     done = progress.get("rows_out", 0) + progress.get("rows_rejected", 0)
-    elapsed = max(now - progress.get("started_at", now), 1e-9)
+    rate = done / max(now - progress.get("started_at", now), 1e-9)
+    elapsed = now - (progress.get("started_at", now) if since is None else since)
     total = progress.get("rows_in") or total
     of = f"/{total} ({100 * done / total:.0f} %)" if total else ""
-    return f"{host}: {done}{of} rows, {done / elapsed:,.0f} rows/s, {elapsed:.0f} s"
+    return f"{host}: {done}{of} rows, {rate:,.0f} rows/s, {elapsed:.0f} s"
 
 
 class ActionModule(ActionBase):
@@ -81,7 +86,7 @@ class ActionModule(ActionBase):
         )
         host = task_vars.get("inventory_hostname", "?")
         deadline = time.monotonic() + args["timeout"]
-        shown, ended_at = None, None
+        shown, ended_at, since = None, None, None
         while True:
             status = self._execute_module(
                 module_name="burst.cluster.job_status",
@@ -95,7 +100,10 @@ class ActionModule(ActionBase):
                 return dict(result, failed=True, msg=f"job status: {status.get('msg')}")
             progress = status["progress"]
             state = progress.get("state")
-            line = progress_line(host, progress, args["total_rows"], time.time())
+            started_at = progress.get("started_at")
+            if started_at is not None:
+                since = started_at if since is None else min(since, started_at)
+            line = progress_line(host, progress, args["total_rows"], time.time(), since)
             if state in ("running", "done") and line != shown:
                 display.display(f"  {line}")
                 shown = line

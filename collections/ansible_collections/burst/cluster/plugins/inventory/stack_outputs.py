@@ -20,10 +20,21 @@ description:
     never see each other's hosts.
   - A cluster file that does not load adds no host and no error; the playbook reports the
     loader's message itself.
-  - Provider C(local) hosts use C(ansible_connection=local) and the controller's Python.
-  - Other hosts are reached over SSH at their public DNS name (else private IP) with the
-    outputs' user and key; their host keys are accepted on first sight and kept in
-    C(known_hosts) in the cluster's state directory, never in the user's own.
+  - "Every host has these variables: its own entry of the outputs as C(burst_role)
+    (C(initializer), C(worker) or C(metrics_host)), C(burst_instance_id),
+    C(burst_private_ip), C(burst_public_dns) and C(burst_workdir) (its work directory);
+    the cluster's, C(burst_cluster) (its name), C(burst_provider) and C(burst_dashboard_url)
+    (C(aws): the CloudWatch dashboard; otherwise the Dask dashboard); and how Ansible
+    reaches it, below."
+  - Provider C(local) hosts use C(ansible_connection=local) and the controller's Python
+    (C(ansible_python_interpreter)).
+  - Other hosts are reached over SSH (C(ansible_pipelining)) at their public DNS name (else
+    private IP; C(ansible_host)) with the outputs' user and key (C(ansible_user),
+    C(ansible_ssh_private_key_file)); their host keys are accepted on first sight and kept
+    in C(known_hosts) in the cluster's state directory, never in the user's own
+    (C(ansible_ssh_common_args)).
+  - C(playbooks/site.yml) adds the same hosts with the same variables itself (the
+    C(hosts) that C(burst.cluster.stack) returns), so it needs no inventory.
   - Before the stack exists the inventory is empty.
   - The file must be named C(*.burst.yml) or C(*.burst.yaml).
 extends_documentation_fragment:
@@ -80,11 +91,6 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
 )
 
 display = Display()
-GROUPS = {
-    "initializer": ("cluster", "scheduler", "workers"),
-    "worker": ("cluster", "workers"),
-    "metrics_host": ("cluster", "metrics_host"),
-}
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
@@ -104,11 +110,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             return
         state_dir = stack_outputs.state_dir(config, self.get_option("state_dir"))
         outputs_file = stack_outputs.outputs_path(state_dir)
-        # Machines are new each run: trust a host key on first sight, in the state dir only.
-        known_hosts = (
-            "-o StrictHostKeyChecking=accept-new"
-            f" -o UserKnownHostsFile={stack_outputs.known_hosts_path(state_dir)}"
-        )
         try:
             outputs = stack_outputs.read(outputs_file)
         except (ValueError, OSError) as error:
@@ -117,27 +118,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             return
         for group in ("cluster", "scheduler", "workers", "metrics_host"):
             self.inventory.add_group(group)
-        self.inventory.set_variable("cluster", "burst_cluster", outputs["cluster"])
-        self.inventory.set_variable("cluster", "burst_provider", outputs["provider"])
-        self.inventory.set_variable("cluster", "burst_dashboard_url", outputs["dashboard_url"])
-        for host in outputs["hosts"]:
-            name = host["name"]
-            for group in GROUPS[host["role"]]:
+        for host in stack_outputs.inventory(outputs, state_dir, sys.executable):
+            name, hostvars = host["name"], host["vars"]
+            for group in host["groups"]:
                 self.inventory.add_host(name, group=group)
-            hostvars = {f"burst_{key}": value for key, value in host.items() if key != "name"}
-            if outputs["provider"] == "local":
-                hostvars.update(
-                    ansible_connection="local", ansible_python_interpreter=sys.executable
-                )
-            else:
-                hostvars.update(
-                    ansible_host=host["public_dns"] or host["private_ip"],
-                    ansible_ssh_common_args=known_hosts,
-                )
-                if outputs["ssh_user"]:
-                    hostvars["ansible_user"] = outputs["ssh_user"]
-                if outputs["ssh_key"]:
-                    hostvars["ansible_ssh_private_key_file"] = outputs["ssh_key"]
             for key, value in hostvars.items():
                 self.inventory.set_variable(name, key, value)
             strict = self.get_option("strict")

@@ -348,4 +348,18 @@ def remove(path: str, check_mode: bool = False) -> bool:
         for entry in entries:
             os.remove(os.path.join(path, entry))
         os.rmdir(path)
+        _remove_empty_run_dir(path)
     return True
+
+
+def _remove_empty_run_dir(path: str) -> None:
+    """Remove ``runs/<run-id>/`` above the TLS directory ``path``, and ``runs/``, once empty."""
+    run_dir = os.path.dirname(os.path.abspath(path))
+    runs = os.path.dirname(run_dir)
+    if os.path.basename(runs) != "runs":
+        return
+    for directory in (run_dir, runs):
+        try:
+            os.rmdir(directory)
+        except OSError:  # not empty: another run's, or files that are not ours
+            return

@@ -3,10 +3,12 @@ the summary of a run (the job summary), with what the machines cost by infra/aws
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import math
 import os
+import time
 
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     DERIVED_KEYS,
@@ -60,12 +62,15 @@ def run_cost(config: dict, prices: dict) -> dict | None:
 NOT_COMPARED = object()  # no earlier version of the file to compare with
 
 
-def plan_comment(new, base=NOT_COMPARED, changes=None, failures=(), prices=None) -> str:
+def plan_comment(
+    new, base=NOT_COMPARED, changes=None, failures=(), prices=None, base_name=None
+) -> str:
     """The pull-request comment for a change of the cluster file.
 
     ``new`` and ``base`` are loaded configs or, for a file that does not load, the loader's
     message; ``base`` is None for a file new in the change, NOT_COMPARED when there is no
-    earlier version to compare with. ``changes`` counts the preview's operations.
+    earlier version to compare with; ``base_name`` names the earlier file. ``changes``
+    counts the preview's operations.
     """
     prices = prices or load_prices()
     if isinstance(new, str):
@@ -87,7 +92,8 @@ def plan_comment(new, base=NOT_COMPARED, changes=None, failures=(), prices=None)
             mark = " **(changed)**" if before and old != value else ""
             lines.append(f"| {field} | {cut(old)} | {cut(value)}{mark} |")
         if base is None:
-            lines.append("\nThe cluster file is new.")
+            missing = f" (there is no `{cut(base_name)}` to compare with)" if base_name else ""
+            lines.append(f"\nThe cluster file is new{missing}.")
         elif isinstance(base, str):
             lines += ["\nThe cluster file before this change did not load:", _fenced(base)]
         else:
@@ -97,14 +103,18 @@ def plan_comment(new, base=NOT_COMPARED, changes=None, failures=(), prices=None)
                 if changed
                 else "\nNo change to the cluster file."
             )
-    lines += ["", _resources(new, changes), "", _cost_line(run_cost(new, prices), prices)]
+    lines += ["", _resources(new, changes), ""]
+    lines.append(_cost_line(run_cost(new, prices), prices, new["provider"]))
     if failures:
         lines += ["", "**The preview failed:**", _fenced("\n".join(failures))]
     return _join(*lines)
 
 
-def run_summary(config: dict, run_id: str, manifest: dict, failures=(), prices=None) -> str:
-    """The summary of one run: its rows, its time, where the results are and what failed."""
+def run_summary(
+    config: dict, run_id: str, manifest: dict, failures=(), prices=None, now=None
+) -> str:
+    """The summary of one run: its rows, its time, where the results are and what failed.
+    ``now`` (seconds since the epoch) is when the run ends; its start is in ``run_id``."""
     prices = prices or load_prices()
     outcome = "failed" if failures else "succeeded"
     lines = [f"### burst run `{run_id}` of `{config['name']}`: {outcome}", ""]
@@ -113,12 +123,11 @@ def run_summary(config: dict, run_id: str, manifest: dict, failures=(), prices=N
         lines.append(f"| {field} | {cut(value)} |")
     if manifest:
         balance = "balanced" if manifest.get("balanced") else "**not balanced**"
+        rows_in = manifest.get("rows_in")
+        counted = "not counted (the source never gave its count)" if rows_in is None else rows_in
         lines.append(
             "| rows | {} in, {} out, {} rejected ({}) |".format(
-                manifest.get("rows_in"),
-                manifest.get("rows_out"),
-                manifest.get("rows_rejected"),
-                balance,
+                counted, manifest.get("rows_out"), manifest.get("rows_rejected"), balance
             )
         )
         lines.append(f"| job time | {manifest.get('seconds')} s |")
@@ -135,12 +144,23 @@ def run_summary(config: dict, run_id: str, manifest: dict, failures=(), prices=N
     if manifest.get("stalled_workers"):
         stalled = ", ".join(f"`{worker}`" for worker in manifest["stalled_workers"])
         lines.append(f"| stalled workers | {stalled}: silent with a batch, removed mid-run |")
-    cost = run_cost(config, prices)
-    if cost:
-        lines += ["", _cost_line(cost, prices)]
+    started = run_started(run_id)
+    if started is not None:
+        wall = round((time.time() if now is None else now) - started)
+        lines.append(f"| wall time | {wall} s, from the run's start to this summary |")
+    lines += ["", _cost_line(run_cost(config, prices), prices, config["provider"])]
     if failures:
         lines += ["", "**What failed:**", _fenced("\n".join(failures))]
     return _join(*lines)
+
+
+def run_started(run_id: str) -> float | None:
+    """When the run of ``run_id`` (``%Y%m%dT%H%M%SZ-xxxx``) started, in seconds since the epoch."""
+    try:
+        started = datetime.datetime.strptime(run_id.split("-")[0], "%Y%m%dT%H%M%SZ")
+    except ValueError:
+        return None
+    return started.replace(tzinfo=datetime.UTC).timestamp()
 
 
 def _describe(config: dict) -> dict:
@@ -199,9 +219,10 @@ def _resources(config: dict, changes) -> str:
     )
 
 
-def _cost_line(cost: dict | None, prices: dict) -> str:
+def _cost_line(cost: dict | None, prices: dict, provider: str) -> str:
     if cost is None:
-        return "**Cost:** no cloud machines."
+        where = "this machine" if provider == "local" else "machines you have"
+        return f"**Cost:** $0; provider `{provider}` runs on {where}, with no cloud machine."
     if cost["price"] is None:
         return (
             f"**Cost:** unknown; the price table of {cost['date']} has no price for"

@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 
 PROVIDERS = ("local", "static", "aws")
 ROLES = ("initializer", "worker", "metrics_host")
 HOST_KEYS = ("name", "role", "instance_id", "private_ip", "public_dns", "workdir")
 TOP_KEYS = ("cluster", "provider", "ssh_user", "ssh_key", "dashboard_url", "alarm_topic", "hosts")
+GROUPS = {
+    "initializer": ("cluster", "scheduler", "workers"),
+    "worker": ("cluster", "workers"),
+    "metrics_host": ("cluster", "metrics_host"),
+}
 FILE_NAME = "stack-outputs.json"
 STATE_DIR_ENV = "BURST_STATE_DIR"
 
@@ -85,6 +91,54 @@ def read(path: str) -> dict | None:
             return check(json.load(stream))
     except FileNotFoundError:
         return None
+
+
+def inventory(outputs: dict, directory: str, python: str) -> list[dict]:
+    """Every machine of ``outputs`` as the inventory has it: ``name``, ``groups`` and ``vars``
+    (its outputs as ``burst_<key>``, the cluster's, and how Ansible reaches it). ``directory``
+    is the cluster's state directory; ``python`` the controller's Python."""
+    cluster = {
+        "burst_cluster": outputs["cluster"],
+        "burst_provider": outputs["provider"],
+        "burst_dashboard_url": outputs.get("dashboard_url"),
+    }
+    # Machines are new each run: trust a host key on first sight, in the state dir only.
+    known_hosts = (
+        f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known_hosts_path(directory)}"
+    )
+    hosts = []
+    for host in outputs["hosts"]:
+        hostvars = {f"burst_{key}": value for key, value in host.items() if key != "name"}
+        if outputs["provider"] == "local":
+            hostvars.update(ansible_connection="local", ansible_python_interpreter=python)
+        else:
+            hostvars.update(
+                ansible_host=host.get("public_dns") or host.get("private_ip"),
+                ansible_ssh_common_args=known_hosts,
+                ansible_pipelining=True,
+            )
+            if outputs.get("ssh_user"):
+                hostvars["ansible_user"] = outputs["ssh_user"]
+            if outputs.get("ssh_key"):
+                hostvars["ansible_ssh_private_key_file"] = outputs["ssh_key"]
+        hosts.append(
+            {"name": host["name"], "groups": list(GROUPS[host["role"]]), "vars": cluster | hostvars}
+        )
+    return hosts
+
+
+def dask_dashboard(outputs: dict, port: int) -> dict:
+    """Where to open the run's Dask dashboard (``url``) and, for machines that are not this
+    one, the SSH tunnel that reaches it (``tunnel``): it listens on the initializer's private
+    address only."""
+    initializer = outputs["hosts"][0]
+    if outputs["provider"] == "local":
+        return {"url": f"http://{initializer['private_ip']}:{port}/status", "tunnel": None}
+    ssh = ["ssh"] + (["-i", outputs["ssh_key"]] if outputs.get("ssh_key") else [])
+    user = f"{outputs['ssh_user']}@" if outputs.get("ssh_user") else ""
+    ssh += ["-N", "-L", f"{port}:{initializer['private_ip']}:{port}"]
+    ssh.append(user + (initializer["public_dns"] or initializer["private_ip"]))
+    return {"url": f"http://localhost:{port}/status", "tunnel": shlex.join(ssh)}
 
 
 def write(path: str, outputs: dict) -> None:

@@ -116,4 +116,16 @@ dest:
   returned: success
   type: str
   sample: .burst/demo/plan.md
+wall_seconds:
+  description: The run's wall time, from the start its run id names to the summary.
+  returned: kind run, with a run id of burst's form
+  type: int
+  sample: 23
+cost:
+  description:
+    - What the run's machines cost at most, in USD; 0 for providers C(local) and C(static),
+      which use no cloud machine; null when the price table has no price.
+  returned: kind run
+  type: float
+  sample: 0
 """

@@ -100,8 +100,23 @@ engine_log:
   description: The file the Pulumi engine's output was appended to.
   returned: provider aws
   type: str
+hosts:
+  description:
+    - Every machine as the inventory has it (C(name), C(groups), C(vars)), with the variables
+      the C(burst.cluster.stack_outputs) inventory plugin sets, for C(ansible.builtin.add_host).
+  returned: state present, outside check mode
+  type: list
+  elements: dict
+dask_dashboard:
+  description:
+    - Where to open the run's Dask dashboard (C(url)) and, for machines that are not the
+      controller, the SSH tunnel that reaches it (C(tunnel)); null for provider local.
+  returned: state present, outside check mode
+  type: dict
+  sample: {"url": "http://127.0.0.1:8787/status", "tunnel": null}
 """
 
+import contextlib
 import os
 import shutil
 
@@ -136,6 +151,8 @@ def existing(module, config, directory, path):
         if current and not module.check_mode:
             for host in current["hosts"] if local else []:
                 shutil.rmtree(host["workdir"], ignore_errors=True)
+            with contextlib.suppress(OSError):  # not empty: left alone
+                os.rmdir(os.path.join(directory, "hosts"))
             for leftover in (path, stack_outputs.known_hosts_path(directory)):
                 if os.path.exists(leftover):
                     os.remove(leftover)

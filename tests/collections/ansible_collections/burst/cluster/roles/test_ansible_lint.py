@@ -6,7 +6,10 @@ galaxy.yml; what is linted and what is excluded is in .ansible-lint at the root.
 
 import os
 
+import pytest
 from conftest import BIN, REPO, ansible
+
+pytestmark = pytest.mark.slow
 
 
 def test_ansible_lint_production_profile_passes(tmp_path):

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from conftest import REPO, ansible
 
+pytestmark = pytest.mark.slow
+
 ROLE = REPO / "collections" / "ansible_collections" / "burst" / "cluster" / "roles" / "install"
 PINNED = ("pandas", "dask", "distributed")
 

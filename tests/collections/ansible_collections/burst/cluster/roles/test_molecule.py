@@ -13,6 +13,8 @@ import threading
 import pytest
 from conftest import BIN, REPO, ansible, processes_with_env
 
+pytestmark = pytest.mark.slow
+
 ROLES = REPO / "collections" / "ansible_collections" / "burst" / "cluster" / "roles"
 # Role, and whether its scenario starts long-running processes.
 SCENARIOS = [

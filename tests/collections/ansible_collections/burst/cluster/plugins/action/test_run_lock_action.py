@@ -17,6 +17,8 @@ from conftest import BIN, REPO, ansible_env
 
 from classifier import watchdog
 
+pytestmark = pytest.mark.slow
+
 RUN_ID = "20261121T101500Z-ab12"
 MESSAGE = (
     "cluster 'demo' is already running: run 20261121T101500Z-ab12, started 2026-11-21 10:15:00"

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import BIN, REPO, ansible
 
+pytestmark = pytest.mark.slow
+
 CLUSTER = """\
 name: cloud
 provider: aws

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ansible_env
+
+pytestmark = pytest.mark.slow
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 BIN = Path(sys.executable).parent
@@ -97,6 +100,20 @@ def run_playbook(tmp_path):
             process.stdout.close()
 
 
+def follow(process, seen_running, receiver) -> list[str]:
+    """The playbook's lines until it ends; ``seen_running`` is set at its first progress line,
+    and the ``receiver`` thread is joined."""
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if " rows, " in line:
+            seen_running.set()
+    process.wait()
+    seen_running.set()
+    receiver.join(5)
+    return lines
+
+
 def test_running_then_done_succeeds_showing_progress(tmp_path, run_playbook):
     start, _ = run_playbook
     progress = tmp_path / "progress.json"
@@ -115,14 +132,7 @@ def test_running_then_done_succeeds_showing_progress(tmp_path, run_playbook):
     thread = threading.Thread(target=receiver, daemon=True)
     thread.start()
     process = start(playbook(tmp_path, progress=str(progress), timeout=40, total_rows=30, poll=0.2))
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if "rows" in line:
-            seen_running.set()
-    process.wait()
-    seen_running.set()
-    thread.join(5)
+    lines = follow(process, seen_running, thread)
     output = "".join(lines)
     assert process.returncode == 0, output
     progress_lines = [line.strip() for line in lines if " rows, " in line]
@@ -130,6 +140,34 @@ def test_running_then_done_succeeds_showing_progress(tmp_path, run_playbook):
     assert any(line.startswith("localhost: 30/30 (100 %) rows") for line in progress_lines)
     assert "rows/s" in progress_lines[-1]
     assert "failed=0" in output
+
+
+def test_the_time_shown_never_goes_back_when_the_input_starts(tmp_path, run_playbook):
+    start, _ = run_playbook
+    progress = tmp_path / "progress.json"
+    receiver_started = time.time() - 6
+    write_progress(progress, state="running", rows_out=0, started_at=receiver_started)
+    seen_running = threading.Event()
+
+    def receiver():  # the source's summary then gives when the input started: later
+        seen_running.wait(40)
+        input_started = time.time() - 1
+        write_progress(progress, state="running", rows_out=10, started_at=input_started)
+        time.sleep(0.5)
+        write_progress(progress, state="done", rows_out=30, rows_in=30, started_at=input_started)
+
+    thread = threading.Thread(target=receiver, daemon=True)
+    thread.start()
+    process = start(playbook(tmp_path, progress=str(progress), timeout=40, poll=0.2))
+    lines = follow(process, seen_running, thread)
+    output = "".join(lines)
+    assert process.returncode == 0, output
+    shown = [re.search(r"rows, ([\d,]+) rows/s, (\d+) s$", line.strip()) for line in lines]
+    seconds = [int(match[2]) for match in shown if match]
+    assert len(seconds) >= 2 and seconds[0] >= 6, output
+    assert seconds == sorted(seconds), output
+    last = [match for match in shown if match][-1]  # its rate is since the input started
+    assert int(last[1].replace(",", "")) > 30 / int(last[2]), output
 
 
 def test_failed_run_fails_with_the_receivers_error(tmp_path, run_playbook):

@@ -19,6 +19,8 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def inventory(tmp_path: Path, *args, state_dir: Path | None = None, cluster: Path | None = None):
     """Run ansible-inventory from the repo root with the repo's ansible.cfg, about the cluster

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -33,6 +34,12 @@ def aws_config(base_dir, size=2, region="us-east-1", **aws):
     aws = {"ssh_cidr": "203.0.113.7/32", "region": region, **aws}
     data = {"name": "demo", "provider": "aws", "size": size, "aws": aws}
     return validate_config(data, base_dir)
+
+
+def static_config(base_dir):
+    return validate_config(
+        {"name": "demo", "provider": "static", "static": {"hosts": ["10.77.0.2"]}}, base_dir
+    )
 
 
 def local_config(base_dir, **data):
@@ -171,7 +178,9 @@ def test_resources_without_replacements_leave_replace_out(tmp_path):
 def test_provider_local_makes_no_cloud_resource(tmp_path):
     plan = run_report.plan_comment(local_config(tmp_path), changes=CHANGES)
     assert "\n**Resources:** none; provider `local` makes no cloud resource.\n" in plan
-    assert plan.endswith("\n**Cost:** no cloud machines.\n")
+    assert plan.endswith(
+        "\n**Cost:** $0; provider `local` runs on this machine, with no cloud machine.\n"
+    )
 
 
 def test_resources_unknown_when_the_preview_did_not_run(tmp_path):
@@ -342,7 +351,20 @@ def test_partial_results_are_marked_partial_and_rejects_left_out_when_none(tmp_p
     assert table["results"] == (
         "`output/r3/` (**partial**: the run stopped before the end of the input)"
     )
+    assert table["rows"] == (
+        "not counted (the source never gave its count) in, 40 out, 0 rejected (**not balanced**)"
+    )
     assert "rejects" not in table
+
+
+def test_the_wall_time_runs_from_the_start_in_the_run_id(tmp_path):
+    started = datetime.datetime(2026, 1, 1, 10, 15, tzinfo=datetime.UTC).timestamp()
+    summary = run_report.run_summary(
+        static_config(tmp_path), "20260101T101500Z-ab12", {}, now=started + 83.4
+    )
+    assert rows(summary)["wall time"] == "83 s, from the run's start to this summary"
+    assert "\n**Cost:** $0; provider `static` runs on machines you have" in summary
+    assert "wall time" not in rows(run_report.run_summary(static_config(tmp_path), "r5", {}))
 
 
 def test_stalled_workers_are_named_and_left_out_when_none(tmp_path):
@@ -371,4 +393,4 @@ def test_a_failed_run_lists_its_failures_and_has_no_manifest(tmp_path):
     assert summary.endswith(
         "\n**What failed:**\n```\nWait for the results: receiver died\nteardown: boom\n```\n"
     )
-    assert "Cost" not in summary  # provider local pays for no machine
+    assert "\n**Cost:** $0; provider `local` runs on this machine" in summary

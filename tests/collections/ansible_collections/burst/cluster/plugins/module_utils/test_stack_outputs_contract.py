@@ -196,3 +196,57 @@ def test_bug_check_rejects_an_unknown_provider():
     outputs["provider"] = "Local"
     with pytest.raises(ValueError, match="provider"):
         stack_outputs.check(outputs)
+
+
+def test_the_dask_dashboard_of_a_local_run_is_opened_directly(tmp_path):
+    config = validate_config(
+        {"name": "loc", "provider": "local", "ports": {"dashboard": 9787}}, tmp_path
+    )
+    outputs = stack_outputs.local(config, str(tmp_path))
+    assert stack_outputs.dask_dashboard(outputs, 9787) == {
+        "url": "http://127.0.0.1:9787/status",
+        "tunnel": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("user", "key", "public_dns", "tunnel"),
+    [
+        (None, None, None, "ssh -N -L 8787:10.77.0.10:8787 10.77.0.10"),
+        (
+            "ubuntu",
+            "/state/demo/ssh/demo ed25519",
+            "ec2-1.compute.amazonaws.com",
+            "ssh -i '/state/demo/ssh/demo ed25519' -N -L 8787:10.77.0.10:8787"
+            " ubuntu@ec2-1.compute.amazonaws.com",
+        ),
+    ],
+)
+def test_the_dask_dashboard_of_remote_machines_is_reached_through_an_ssh_tunnel(
+    user, key, public_dns, tunnel
+):
+    outputs = good()
+    outputs.update(ssh_user=user, ssh_key=key)
+    outputs["hosts"][0]["public_dns"] = public_dns
+    assert stack_outputs.dask_dashboard(outputs, 8787) == {
+        "url": "http://localhost:8787/status",
+        "tunnel": tunnel,
+    }
+
+
+def test_the_inventory_gives_every_host_its_groups_and_how_to_reach_it(tmp_path):
+    outputs = good()
+    outputs["ssh_key"] = "/keys/id"
+    hosts = stack_outputs.inventory(outputs, str(tmp_path), "/usr/bin/python3")
+    assert [(h["name"], h["groups"]) for h in hosts] == [
+        ("init", ["cluster", "scheduler", "workers"]),
+        ("w1", ["cluster", "workers"]),
+        ("metrics", ["cluster", "metrics_host"]),
+    ]
+    first = hosts[0]["vars"]
+    assert first["ansible_host"] == "10.77.0.10"
+    assert first["ansible_user"] == "ubuntu"
+    assert first["ansible_ssh_private_key_file"] == "/keys/id"
+    assert f"UserKnownHostsFile={tmp_path}/known_hosts" in first["ansible_ssh_common_args"]
+    assert first["burst_cluster"] == "contract" and first["burst_role"] == "initializer"
+    assert "ansible_connection" not in first

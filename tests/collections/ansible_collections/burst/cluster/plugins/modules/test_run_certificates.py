@@ -195,6 +195,23 @@ def test_absent_removes_the_directory(run, tmp_path):
     assert run(path=str(path), state="absent")["changed"] is False
 
 
+def test_absent_removes_the_run_directory_once_empty_and_keeps_other_runs(run, tmp_path):
+    state = tmp_path / "state"
+    mine, other = (state / "runs" / run_id / "tls" for run_id in ("20260101T000000Z-ab12", "b"))
+    for path in (mine, other):
+        run(path=str(path), **ARGS)
+    (other.parent / "notes.txt").write_text("kept")
+    run(path=str(mine), state="absent")
+    assert [p.name for p in (state / "runs").iterdir()] == ["b"]
+    run(path=str(other), state="absent")
+    assert [p.name for p in other.parent.iterdir()] == ["notes.txt"]
+    (other.parent / "notes.txt").unlink()
+    other.parent.rmdir()
+    run(path=str(mine), **ARGS)
+    run(path=str(mine), state="absent")
+    assert list(state.iterdir()) == []
+
+
 def test_absent_leaves_a_directory_with_other_files_alone(run, tmp_path):
     path = tmp_path / "tls"
     run(path=str(path), **ARGS)
