@@ -93,15 +93,16 @@ def _same_as_one_process(tmp_path, rows: int) -> None:
 @pytest.mark.slow
 def test_batch_sizes_follow_a_classifier_that_gets_slower(job, tmp_path):
     start, processes = job
-    _finish(processes, start(8000))
+    _finish(processes, start(10_000))
     sizes = [int(rows) for rows, _ in SIZED.findall((tmp_path / "source.log").read_text())]
     assert sizes, processes.log("source")
     largest = max(sizes)
-    # at 0.25 ms a row half a second is 2000 rows; at 2 ms, 250
-    assert largest >= 1000, sizes
-    assert sizes[-1] <= largest / 4, sizes
+    # at 0.25 ms a row half a second is 2000 rows; at 2 ms, 250 (what a task costs beyond its
+    # rows, more on a loaded machine, makes both fewer)
+    assert largest >= 800, sizes
+    assert sizes[-1] <= largest / 3, sizes
     assert sizes[0] > source.BatchSizer.FIRST_ROWS, sizes
-    _same_as_one_process(tmp_path, 8000)
+    _same_as_one_process(tmp_path, 10_000)
 
 
 @pytest.mark.slow
