@@ -90,6 +90,31 @@ PLAIN = "burst without TLS (plain TCP, the app by hand)"
 DASK_DATAFRAME = "Dask DataFrame by hand"
 
 
+def black_box_pipeline(
+    scheduler: str,
+    work: Path,
+    rows_csv: Path,
+    workers: int,
+    slowness: int,
+    tls: list[str],
+    batch_rows: int | None = None,
+) -> float:
+    """burst's pipeline on the black box, its seconds; its results must be single.csv's."""
+    seconds, _, _ = c.pipeline(
+        scheduler,
+        work,
+        rows_csv,
+        workers=workers,
+        classifier=c.BLACK_BOX,
+        slowness=slowness,
+        batch_rows=batch_rows,
+        tls=tls,
+    )
+    if not same_file(work / "single.csv", work / "out" / "results.csv"):
+        raise RuntimeError("the pipeline's results differ from the single process's")
+    return seconds
+
+
 def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -> list[dict]:
     """Single process ÷ (workers × pipeline), black box, workers 1 … cores; and the machine's
     ceiling: the same for ``workers`` independent single processes on a part of the rows each."""
@@ -111,20 +136,10 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
                         joined = outputs[0] + b"".join(o.partition(b"\n")[2] for o in outputs[1:])
                         if joined != (work / "single.csv").read_bytes():
                             raise RuntimeError("the side-by-side processes' rows differ")
-                    seconds, _, _ = c.pipeline(
-                        scheduler,
-                        work,
-                        rows_csv,
-                        workers=workers,
-                        classifier=c.BLACK_BOX,
-                        slowness=size["slowness"],
-                        tls=tls,
+                    seconds = black_box_pipeline(
+                        scheduler, work, rows_csv, workers, size["slowness"], tls
                     )
                     pipelines.append(seconds)
-                    if not same_file(work / "single.csv", work / "out" / "results.csv"):
-                        raise RuntimeError(
-                            "the pipeline's results differ from the single process's"
-                        )
             single_s, pipeline_s = statistics.median(singles), statistics.median(pipelines)
             beside_s = statistics.median(beside) if beside else single_s
             rows_out.append(
@@ -159,20 +174,9 @@ def sweep(work: Path, size: dict) -> list[dict]:
                 beside_s = c.side_by_side(parts, work, c.BLACK_BOX, slowness)
                 efficiency = {}
                 for batch_rows in (None, *size["sweep_fixed"]):
-                    seconds, _, _ = c.pipeline(
-                        scheduler,
-                        work,
-                        rows_csv,
-                        workers=workers,
-                        classifier=c.BLACK_BOX,
-                        slowness=slowness,
-                        batch_rows=batch_rows,
-                        tls=tls,
+                    seconds = black_box_pipeline(
+                        scheduler, work, rows_csv, workers, slowness, tls, batch_rows
                     )
-                    if not same_file(work / "single.csv", work / "out" / "results.csv"):
-                        raise RuntimeError(
-                            "the pipeline's results differ from the single process's"
-                        )
                     efficiency[str(batch_rows or "auto")] = round(single_s / (workers * seconds), 3)
                 entries.append(
                     {
