@@ -335,8 +335,7 @@ def _command(args) -> int:
             args.s3, args.one_record_per_frame, args.max_frame_bytes, args.max_columns
         )
     else:
-        synthetic = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
-        rows = sender.Input(synthetic, {})
+        rows = sender.synthetic_payloads(args.rows, args.seed, args.one_record_per_frame)
     return sender.run(
         args.to,
         rows.payloads,
@@ -344,6 +343,7 @@ def _command(args) -> int:
         tls.from_args(args),
         args.one_record_per_frame,
         rows.identity,
+        rows.size,
     )
 
 

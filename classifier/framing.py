@@ -2,7 +2,9 @@
 
 A payload holds one CSV record or many, newline-separated; the first record of a
 stream is the header; a payload that is exactly ``END`` ends the input, and so does
-burst's own end frame, ``END`` followed by the sender's tally of what it sent.
+burst's own end frame, ``END`` followed by the sender's tally of what it sent. burst's
+sender may begin with a frame saying how much input there is (``SIZE``), for the source
+to size its last batches.
 """
 
 import json
@@ -13,6 +15,7 @@ import time
 
 LENGTH = struct.Struct(">I")
 END = b"\x04"
+SIZE = b"\x05"
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 NO_LIMIT = 2**32 - 1  # what the length prefix can say
 
@@ -53,6 +56,26 @@ def tally(payload: bytes) -> dict | None:
     if not isinstance(said, dict) or not TALLY.keys() <= said.keys() <= known.keys():
         return None
     return said if all(type(value) is known[key] for key, value in said.items()) else None
+
+
+def size_frame(**size: int) -> bytes:
+    """The frame before the header saying how much input follows: ``bytes`` (the header
+    included) or ``records`` (the header included)."""
+    return SIZE + json.dumps(size).encode()
+
+
+def input_size(payload) -> dict | None:
+    """What a ``size_frame`` says, or None if ``payload`` is not one."""
+    if not isinstance(payload, bytes) or not payload.startswith(SIZE + b"{"):
+        return None
+    try:
+        said = json.loads(payload[len(SIZE) :])
+    except ValueError:
+        return None
+    if not isinstance(said, dict) or len(said) != 1 or not said.keys() <= {"bytes", "records"}:
+        return None
+    value = next(iter(said.values()))
+    return said if type(value) is int and value >= 0 else None
 
 
 def is_end(payload: bytes) -> bool:

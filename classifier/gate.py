@@ -3,7 +3,8 @@
 Each connection must send a first frame that ``check`` accepts within
 ``first_frame_seconds``; the first that does is taken, and every other connection
 (before, during or after) is closed with one WARNING line. At most ``max_waiting``
-connections are read at once, each up to one frame, so abuse of the port costs
+connections are read at once, each up to one frame (two, if the first is a ``preamble``
+the peer may send before it), so abuse of the port costs
 bounded memory and never touches the taken peer's stream. With a TLS context, a
 connection must first finish a TLS handshake with a certificate the context trusts;
 one that does not is refused before a byte of it is read as a frame.
@@ -46,8 +47,11 @@ class Gate:
         first_frame_seconds: float = 30,
         max_waiting: int = 8,
         tls: ssl.SSLContext | None = None,
+        preamble: Callable[[bytes], bool] | None = None,
     ):
         self.peer, self._check, self._log, self._tls = peer, check, log, tls
+        self._preamble = preamble
+        self.preamble: bytes | None = None  # the taken peer's, if it sent one
         self._max_frame_bytes, self._seconds = max_frame_bytes, first_frame_seconds
         self._max_waiting = max_waiting
         self.peak_waiting = 0
@@ -151,7 +155,9 @@ class Gate:
             if self._tls is not None:
                 connection = self._wrap(connection)
                 self._handshake(connection)
-            payload = self._first_frame(connection)
+            payload, preamble = self._first_frame(connection), None
+            if self._preamble is not None and self._preamble(payload):
+                preamble, payload = payload, self._first_frame(connection)
         except _Refused as refused:
             reason = str(refused)
         except OSError as error:
@@ -169,6 +175,7 @@ class Gate:
                 self.connection = connection
                 reader = framing.FrameReader(connection, self._max_frame_bytes)
                 self._taken = (address, payload, reader)
+                self.preamble = preamble
                 self._log.info("%s connected from %s:%d", self.peer, *address[:2])
                 for other in self._waiting:
                     framing.shutdown(other)

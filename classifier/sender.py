@@ -118,10 +118,12 @@ def _too_long(line: int, max_frame_bytes: int) -> ValueError:
 
 @dataclass
 class Input:
-    """The payloads of a file or an S3 object, and which input it is, for the tally."""
+    """The payloads of a file or an S3 object, and which input it is, for the tally; how
+    much input there is, where that is known (``framing.size_frame``)."""
 
     payloads: Iterator[bytes]
     identity: dict[str, str]
+    size: dict[str, int] | None = None
 
     def __iter__(self):
         return self.payloads
@@ -136,7 +138,7 @@ class PinnedFile:
         self.path = path
         self._stream = open(path, "rb")  # noqa: SIM115
         self._opened = os.fstat(self._stream.fileno())
-        self._left = self._opened.st_size
+        self.size = self._left = self._opened.st_size
         if not stat.S_ISREG(self._opened.st_mode):
             self._stream.close()
             raise OSError(f"{path} is not a regular file, whose size can be checked as it is sent")
@@ -217,7 +219,9 @@ def file_payloads(
     and read as it was then (``PinnedFile``)."""
     stream = PinnedFile(path)  # closed by _closing
     payloads = stream_payloads(stream, one_per_frame, max_frame_bytes, max_columns)
-    return Input(_closing(stream, payloads), {"file": os.path.abspath(path)})
+    return Input(
+        _closing(stream, payloads), {"file": os.path.abspath(path)}, {"bytes": stream.size}
+    )
 
 
 def s3_payloads(
@@ -241,7 +245,9 @@ def s3_payloads(
         raise OSError(f"cannot read {url}: {error}") from None
     stream = S3Object(url, got)
     payloads = stream_payloads(stream, one_per_frame, max_frame_bytes, max_columns)
-    return Input(_closing(stream, payloads), {"s3": url, "etag": stream.etag})
+    return Input(
+        _closing(stream, payloads), {"s3": url, "etag": stream.etag}, {"bytes": stream.size}
+    )
 
 
 def _closing(stream, payloads):
@@ -251,8 +257,9 @@ def _closing(stream, payloads):
         stream.close()
 
 
-def synthetic_payloads(rows: int, seed: int, one_per_frame: bool):
-    yield from synthetic.chunks(rows, seed, 1 if one_per_frame else FRAME_ROWS)
+def synthetic_payloads(rows: int, seed: int, one_per_frame: bool) -> Input:
+    chunks = synthetic.chunks(rows, seed, 1 if one_per_frame else FRAME_ROWS)
+    return Input(chunks, {}, {"records": rows + 1})
 
 
 def run(
@@ -262,6 +269,7 @@ def run(
     tls: Tls | None = None,
     one_record_per_frame: bool = False,
     identity: dict[str, str] | None = None,
+    size: dict[str, int] | None = None,
 ) -> int:
     """Send every payload, then the end frame with the tally and the input's ``identity``;
     return once the source answers END, which it does when it has taken every frame and
@@ -274,6 +282,8 @@ def run(
     answer, problem = None, "it closed the connection"
     try:
         with sock, sock.makefile("wb", buffering=SEND_BUFFER_BYTES) as stream:
+            if size:
+                stream.write(framing.encode(framing.size_frame(**size)))
             for payload in payloads:
                 stream.write(framing.LENGTH.pack(len(payload)))
                 stream.write(payload)

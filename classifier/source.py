@@ -132,46 +132,87 @@ class BatchSizer:
     """Rows per batch for ``job.batch_rows: auto``, from what the workers measure.
 
     A task costs Dask and burst some milliseconds beyond its rows, so a batch should take
-    about TASK_SECONDS; it should not take longer, as the last batches would leave workers
-    idle that long. The first batches are FIRST_ROWS rows, so every worker has work at once
-    and the first results come soon. Then seconds and bytes per row are the totals of the
-    results so far, each earlier result counting half as much as the one after it (so a big
-    batch counts more than a small one, and what the rows cost now more than what they
-    cost before). A batch grows at most GROWTH times over the last, and shrinks at once when
-    rows get slower. A batch holds at most MAX_BYTES of rows (and ``job.max_frame_bytes``).
+    about TASK_SECONDS. The first batches are FIRST_ROWS rows, so every worker has work at
+    once and the first results come soon; a batch grows at most GROWTH times over the last,
+    and shrinks at once when rows get slower. A worker's seconds for a batch are a part per
+    task plus a part per row: both come from a least-squares fit of the results so far, each
+    result counting DECAY times as much as the one after it, or the last batch's rows cost, if
+    they cost more. Where the sender said how much
+    input there is, a batch holds at most a 1 / (2 × workers) share of the rows not yet cut,
+    down to TAIL_SECONDS of work, so the last batches are small and the workers finish
+    together. A batch holds at most MAX_BYTES of rows (and ``job.max_frame_bytes``).
     """
 
-    TASK_SECONDS = 0.5
+    TASK_SECONDS = 1.0
+    TAIL_SECONDS = 0.1
     FIRST_ROWS = 20
     GROWTH = 4
+    DECAY = 0.75
     MAX_BYTES = 16 * 1024 * 1024
 
-    def __init__(self, max_frame_bytes: int = framing.MAX_FRAME_BYTES):
+    def __init__(
+        self,
+        max_frame_bytes: int = framing.MAX_FRAME_BYTES,
+        workers: int = 1,
+        input_size: dict | None = None,
+    ):
         self.rows = self.FIRST_ROWS
         self.max_bytes = min(self.MAX_BYTES, max_frame_bytes)
-        self._rows = self._seconds = self._bytes = 0.0
+        self.workers = max(1, workers)
+        self.input_size = input_size or {}
+        self.cut_rows = self.cut_bytes = 0
+        self.task_seconds = 0.0  # the fit's part per task
+        self.per_row = 0.0  # the seconds a row the last size came from
+        self._sums = [0.0] * 6  # results, rows, seconds, bytes, rows², rows × seconds
+
+    def cut(self, rows: int, size: int) -> None:
+        """Count a batch cut from the input: ``rows`` rows, ``size`` bytes."""
+        self.cut_rows += rows
+        self.cut_bytes += size
 
     @property
     def seconds_per_row(self) -> float:
-        return self._seconds / self._rows if self._rows else 0.0
+        weight, rows, seconds = self._sums[:3]
+        if not rows:
+            return 0.0
+        return max(seconds - self.task_seconds * weight, 0.1 * seconds) / rows
 
     @property
     def bytes_per_row(self) -> float:
-        return self._bytes / self._rows if self._rows else 0.0
+        return self._sums[3] / self._sums[1] if self._sums[1] else 0.0
+
+    def rows_left(self) -> float | None:
+        """Rows of the input not yet cut into batches, if the sender said how much there is."""
+        if "records" in self.input_size:
+            return max(self.input_size["records"] - 1 - self.cut_rows, 0)
+        if "bytes" in self.input_size and self.bytes_per_row:
+            return max(self.input_size["bytes"] - self.cut_bytes, 0) / self.bytes_per_row
+        return None
 
     def learn(self, rows: int, seconds: float, size: int) -> int:
         """Take a finished batch of ``rows`` rows, ``size`` bytes, ``seconds`` on its worker;
         the rows of the next batch."""
         if rows <= 0:
             return self.rows
-        self._rows = self._rows / 2 + rows
-        self._seconds = self._seconds / 2 + seconds
-        self._bytes = self._bytes / 2 + size
+        point = (1, rows, seconds, size, rows * rows, rows * seconds)
+        self._sums = [
+            self.DECAY * total + value for total, value in zip(self._sums, point, strict=True)
+        ]
+        weight, rows_sum, seconds_sum, _, squares, products = self._sums
+        spread = weight * squares - rows_sum**2
+        if spread > 0.1 * rows_sum**2:  # batches of different sizes: the fit can tell the parts
+            per_row = (weight * products - rows_sum * seconds_sum) / spread
+            self.task_seconds = min(max((seconds_sum - per_row * rows_sum) / weight, 0.0), 0.5)
+        latest = max(seconds - self.task_seconds, 0.1 * seconds) / rows  # slower at once
+        self.per_row = per_row = max(self.seconds_per_row, latest, 1e-9)
         wanted = min(
-            self.TASK_SECONDS / max(self.seconds_per_row, 1e-9),
+            max(self.TASK_SECONDS - self.task_seconds, self.TASK_SECONDS / 2) / per_row,
             self.max_bytes / max(self.bytes_per_row, 1.0),
             self.rows * self.GROWTH,
         )
+        left = self.rows_left()
+        if left is not None:
+            wanted = min(wanted, max(left / (2 * self.workers), self.TAIL_SECONDS / per_row))
         self.rows = max(1, int(wanted))
         return self.rows
 
@@ -297,6 +338,7 @@ def run(
         job.max_frame_bytes,
         job.first_frame_timeout,
         tls=tls.server_context() if tls else None,
+        preamble=lambda payload: framing.input_size(payload) is not None,
     ) as senders:
         log.info("listening on %s:%d%s", *listen, " (TLS)" if tls else "")
         receiver = framing.connect(sink, connect_timeout, tls.client_context() if tls else None)
@@ -384,7 +426,10 @@ def _serve(
     log.info("%d workers ready", job.workers)
     started_at = time.time()
     receiver.sendall(framing.encode(link.summary(input_started_at=started_at)))
-    sizer = BatchSizer(job.max_frame_bytes) if job.batch_rows is None else None
+    sizer = None
+    if job.batch_rows is None:
+        said = framing.input_size(senders.preamble)  # how much input the sender said follows
+        sizer = BatchSizer(job.max_frame_bytes, job.workers, said)
     batcher = Batcher(job.batch_rows or sizer.rows, job.max_columns)
     max_in_flight = job.max_in_flight or 2 * job.workers
     log.info(
@@ -397,6 +442,8 @@ def _serve(
 
     def start(batch: batches.Batch, tries: int = 0) -> Task:
         held = scatter(batch) if len(batch.data) >= SCATTER_BYTES else None
+        if sizer is not None and not tries:
+            sizer.cut(batch.records, len(batch.data))
         task = Task(
             client.submit(
                 batches.process,
@@ -503,7 +550,7 @@ def _serve(
             log.info(
                 "batches of %d rows now: %.3g ms a row on the workers, %.0f bytes a row",
                 rows,
-                1000 * sizer.seconds_per_row,
+                1000 * sizer.per_row,
                 sizer.bytes_per_row,
             )
             batcher.batch_rows = rows

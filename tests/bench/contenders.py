@@ -183,9 +183,15 @@ def pipeline(
     unless ``batch_rows`` or ``max_in_flight`` say otherwise.
         With ``tls`` (the run's certificates, as site.yml always runs it) every link speaks TLS."""
     source_port, receiver_port = free_port(), free_port()
-    quiet = {"stderr": subprocess.DEVNULL}
+    logs = {name: (work / f"{name}.log").open("wb") for name in ("receiver", "source", "sender")}
     receiver = app(
-        "receive", "--listen", f"127.0.0.1:{receiver_port}", "--out", work / "out", *tls, **quiet
+        "receive",
+        "--listen",
+        f"127.0.0.1:{receiver_port}",
+        "--out",
+        work / "out",
+        *tls,
+        stderr=logs["receiver"],
     )
     source = app(
         "source",
@@ -204,20 +210,27 @@ def pipeline(
         *(["--batch-rows", batch_rows] if batch_rows else []),
         *(["--max-in-flight", max_in_flight] if max_in_flight else []),
         *tls,
-        **quiet,
+        stderr=logs["source"],
     )
     try:
         time.sleep(1.5)
         started = time.perf_counter()
         extra = ["--one-record-per-frame"] if one_record_per_frame else []
         sender = app(
-            "send", "--to", f"127.0.0.1:{source_port}", "--file", rows_csv, *extra, *tls, **quiet
+            "send",
+            "--to",
+            f"127.0.0.1:{source_port}",
+            "--file",
+            rows_csv,
+            *extra,
+            *tls,
+            stderr=logs["sender"],
         )
         memory = PeakRss({"sender": sender, "source": source, "receiver": receiver})
         memory.start()
         try:
             if sender.wait(timeout=3600) or receiver.wait(timeout=3600) or source.wait(timeout=60):
-                raise RuntimeError("the pipeline failed")
+                raise RuntimeError(f"the pipeline failed:\n{_tails(logs)}")
         finally:
             peaks = memory.stop()
         seconds = time.perf_counter() - started
@@ -228,6 +241,16 @@ def pipeline(
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        for log in logs.values():
+            log.close()
+
+
+def _tails(logs: dict, lines: int = 20) -> str:
+    """The last lines each process of the pipeline wrote to its stderr."""
+    return "\n".join(
+        f"{name}: " + "\n  ".join(Path(log.name).read_text(errors="replace").splitlines()[-lines:])
+        for name, log in logs.items()
+    )
 
 
 DASK_DATAFRAME = """

@@ -115,6 +115,14 @@ def black_box_pipeline(
     return seconds
 
 
+def warm_up(scheduler: str, work: Path, workers: int, tls: list[str]) -> None:
+    """A small run on a new cluster, untimed: its workers join and load burst's code before
+    the first timed run, which would otherwise pay for both."""
+    rows_csv = c.generate(200, work / "warm-up.csv")
+    c.single(rows_csv, work / "single.csv", c.BLACK_BOX, 1)
+    black_box_pipeline(scheduler, work, rows_csv, workers, 1, tls)
+
+
 def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -> list[dict]:
     """Single process ÷ (workers × pipeline), black box, workers 1 … cores; and the machine's
     ceiling: the same for ``workers`` independent single processes on a part of the rows each."""
@@ -126,6 +134,7 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
             parts = c.split(rows_csv, workers, work)
             tls = c.run_tls(work)
             with c.dask_cluster(workers, tls) as scheduler:
+                warm_up(scheduler, work, workers, tls)
                 for _ in range(size["rounds"]):
                     singles.append(
                         c.single(rows_csv, work / "single.csv", c.BLACK_BOX, size["slowness"])
@@ -166,6 +175,7 @@ def sweep(work: Path, size: dict) -> list[dict]:
     tls = c.run_tls(work)
     entries = []
     with c.dask_cluster(workers, tls) as scheduler:
+        warm_up(scheduler, work, workers, tls)
         for rows in size["sweep_rows"]:
             rows_csv = c.generate(rows, work / f"sweep-{rows}.csv")
             parts = c.split(rows_csv, workers, work)
@@ -223,6 +233,9 @@ def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
         if set(contenders) & {PLAIN, DASK_DATAFRAME}
         else contextlib.nullcontext() as plain,
     ):
+        warm_up(scheduler, work, workers, tls)
+        if plain:
+            warm_up(plain, work, workers, [])
         for _ in range(size["rounds"]):
             for name in contenders:
                 if name == "single process (pandas)":

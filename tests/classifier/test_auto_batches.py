@@ -94,14 +94,16 @@ def _same_as_one_process(tmp_path, rows: int) -> None:
 def test_batch_sizes_follow_a_classifier_that_gets_slower(job, tmp_path):
     start, processes = job
     _finish(processes, start(10_000))
-    sizes = [int(rows) for rows, _ in SIZED.findall((tmp_path / "source.log").read_text())]
-    assert sizes, processes.log("source")
-    largest = max(sizes)
-    # at 0.25 ms a row half a second is 2000 rows; at 2 ms, 250 (what a task costs beyond its
-    # rows, more on a loaded machine, makes both fewer)
-    assert largest >= 800, sizes
-    assert sizes[-1] <= largest / 3, sizes
-    assert sizes[0] > source.BatchSizer.FIRST_ROWS, sizes
+    log = (tmp_path / "source.log").read_text()
+    sized = [(int(rows), float(ms)) for rows, ms in SIZED.findall(log)]
+    fast = [rows for rows, ms in sized if ms < 1]
+    slow = [rows for rows, ms in sized if ms >= 1]
+    assert fast and slow, sized
+    # at 0.25 ms a row a second is 4000 rows; at 2 ms, 500 (what a task costs beyond its rows,
+    # more on a loaded machine, makes both fewer; the last batches are smaller still)
+    assert max(fast) >= 800, sized
+    assert slow[0] <= max(fast) / 3, sized
+    assert sized[0][0] > source.BatchSizer.FIRST_ROWS, sized
     _same_as_one_process(tmp_path, 10_000)
 
 
@@ -140,24 +142,54 @@ def test_a_fixed_batch_rows_is_kept(job, tmp_path):
     assert {int(reject["line"]) for reject in rejects} == set(range(first, first + 37))
 
 
-def _feed(sizer: source.BatchSizer, seconds_per_row: float, batches: int, row_bytes=90) -> list:
+def _feed(
+    sizer: source.BatchSizer, seconds_per_row: float, batches: int, row_bytes=90, per_task=0.0
+) -> list:
+    """Cut and learn ``batches`` batches of ``sizer.rows`` rows each, one after another."""
     sizes = []
     for _ in range(batches):
         rows = sizer.rows
-        sizes.append(sizer.learn(rows, rows * seconds_per_row, rows * row_bytes))
+        sizer.cut(rows, rows * row_bytes)
+        sizes.append(sizer.learn(rows, per_task + rows * seconds_per_row, rows * row_bytes))
     return sizes
 
 
-def test_the_sizer_grows_by_steps_to_half_a_second_of_rows_and_shrinks_at_once():
+def test_the_sizer_grows_by_steps_to_a_second_of_rows_and_shrinks_at_once():
     sizer = source.BatchSizer()
     assert sizer.rows == source.BatchSizer.FIRST_ROWS
-    sizes = _feed(sizer, 0.0001, 12)  # 0.1 ms a row: 5000 rows make half a second
+    sizes = _feed(sizer, 0.0001, 12)  # 0.1 ms a row: 10 000 rows make a second
     steps = [later / earlier for earlier, later in zip([20, *sizes], sizes, strict=False)]
     assert max(steps) <= source.BatchSizer.GROWTH
-    assert sizes[-1] == 5000
+    assert sizes[-1] == 10_000
     slower = _feed(sizer, 0.001, 1)  # ten times slower: the next batch is far smaller
-    assert slower[0] < 5000 / 4
-    assert 500 <= _feed(sizer, 0.001, 8)[-1] <= 520  # the faster past counts less and less
+    assert slower[0] < 10_000 / 4
+    assert 990 <= _feed(sizer, 0.001, 8)[-1] <= 1000  # and stays at a second of the slower rows
+
+
+def test_the_sizer_tells_a_tasks_own_cost_from_its_rows_cost():
+    """20 ms a task and 0.1 ms a row: a task of 9800 rows takes a second. Seconds ÷ rows of the
+    small first batches (1.1 ms a row at 20 rows) would make them grow far more slowly."""
+    sizer = source.BatchSizer()
+    sizes = _feed(sizer, 0.0001, 12, per_task=0.02)
+    assert sizes[:4] == [80, 320, 1280, 5120], sizes
+    assert abs(sizer.task_seconds - 0.02) < 0.001
+    assert 9700 <= sizes[-1] <= 9800, sizes
+
+
+def test_the_sizer_makes_the_last_batches_small():
+    """The sender said 100 000 rows: once few are left, a batch holds at most a quarter of the
+    rows left (two workers), down to a tenth of a second of rows; then the input is done."""
+    sizer = source.BatchSizer(workers=2, input_size={"records": 100_001})
+    sizes = [sizer.rows]
+    while sizer.cut_rows < 100_000:
+        rows = min(sizer.rows, 100_000 - sizer.cut_rows)
+        sizer.cut(rows, rows * 90)
+        left = 100_000 - sizer.cut_rows
+        sizes.append(sizer.learn(rows, rows * 0.0001, rows * 90))
+        assert sizer.rows <= max(left / 4, 1000), (left, sizes)
+    assert max(sizes) == 10_000
+    assert sizes[-1] == 1000  # a tenth of a second
+    assert sizes.index(10_000) < len(sizes) - 5  # then smaller and smaller
 
 
 def test_the_sizer_holds_a_batch_to_its_bytes():

@@ -249,3 +249,29 @@ def test_anything_else_after_end_is_no_tally(said):
     frame = framing.END + json.dumps(said).encode()
     assert framing.tally(frame) is None
     assert not framing.is_end(frame)
+
+
+@pytest.mark.parametrize("size", [{"bytes": 0}, {"bytes": 90_000_000}, {"records": 20_001}])
+def test_the_size_frame_says_how_much_input_follows(size):
+    frame = framing.size_frame(**size)
+    assert framing.input_size(frame) == size
+    assert not framing.is_end(frame)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        framing.SIZE + b'{"bytes": -1}',
+        framing.SIZE + b'{"bytes": true}',
+        framing.SIZE + b'{"bytes": 1.5}',
+        framing.SIZE + b'{"bytes": 1, "records": 1}',
+        framing.SIZE + b'{"rows": 1}',
+        framing.SIZE + b"{not json",
+        framing.SIZE + b"[1]",
+        b'id,text\n{"bytes": 1}',
+        framing.END + b'{"bytes": 1}',
+    ],
+    ids=["negative", "bool", "float", "two-keys", "unknown", "not-json", "list", "csv", "end"],
+)
+def test_anything_else_is_no_size_frame(payload):
+    assert framing.input_size(payload) is None

@@ -311,3 +311,20 @@ def test_take_times_out_and_fails_once_closed(gates):
     threading.Timer(0.2, gate.close).start()
     with pytest.raises(ConnectionError, match="the gate closed before a sender connected"):
         gate.take()
+
+
+def test_a_preamble_is_kept_apart_from_the_first_frame_it_comes_before(gates, clients, caplog):
+    """A sender whose preamble is followed by nothing is refused; the next sender's preamble
+    and header are taken, each as what it is."""
+    preamble = framing.size_frame(bytes=123)
+    gate = gates(preamble=lambda payload: framing.input_size(payload) is not None)
+    quitter = connect(gate, clients)
+    quitter.sendall(framing.encode(preamble))
+    quitter.shutdown(socket.SHUT_WR)
+    assert_closed_by_gate(quitter)
+    sender = connect(gate, clients)
+    sender.sendall(b"".join(map(framing.encode, [preamble, *FRAMES])))
+    address, first, reader = gate.take(timeout=5)
+    assert (address, first, gate.preamble) == (sender.getsockname(), HEADER, preamble)
+    assert reader.read() == FRAMES[1]
+    assert "closed the connection before sending a frame" in caplog.text

@@ -116,6 +116,7 @@ def test_a_file_changed_while_it_is_sent_fails_the_sender_before_the_end(how, tm
     assert processes.wait("sender", process) == 2, processes.log("sender")
     assert _exit(exit_file) == (2, f"send: {rows} changed while it was being sent: {expected}")
     assert "Traceback" not in processes.log("sender")
+    assert framing.input_size(payloads.pop(0)) == {"bytes": len(data)}  # as it was opened
     assert not any(framing.is_end(payload) for payload in payloads)
     sent = b"".join(payloads)  # every whole record it had read, and not one byte more
     assert data.startswith(sent) and len(sent) == data.rfind(b"\n", 0, offset) + 1
@@ -261,6 +262,7 @@ def test_an_s3_download_that_ends_short_fails_naming_the_url(monkeypatch):
     try:
         rows = sender.s3_payloads("s3://rows/input.csv", one_per_frame=False)
         assert rows.identity == {"s3": "s3://rows/input.csv", "etag": "0123abcd"}
+        assert rows.size == {"bytes": len(_ShortBody.body)}  # the size the sender tells
         with pytest.raises(OSError) as failed:
             payloads.extend(rows)
     finally:

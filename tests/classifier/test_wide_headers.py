@@ -50,8 +50,10 @@ def test_a_sender_refuses_a_two_million_column_header_within_seconds(cluster, tm
     assert manifest["rows_out"] == 0
 
 
-def test_the_source_fails_a_run_whose_sender_sends_a_wide_header(cluster, tmp_path):  # noqa: F811
-    """A sender framed as the seed's send.py, which checks nothing: the source stops the run."""
+@pytest.mark.parametrize("size", [b"", framing.size_frame(bytes=2**40)], ids=["plain", "sized"])
+def test_the_source_fails_a_run_whose_sender_sends_a_wide_header(cluster, tmp_path, size):  # noqa: F811
+    """A sender framed as the seed's send.py, which checks nothing: the source stops the run,
+    whether or not the sender first said how much input follows."""
     processes = Processes(tmp_path, cluster["env"], WAIT)
     out = tmp_path / "out"
     try:
@@ -68,7 +70,11 @@ def test_the_source_fails_a_run_whose_sender_sends_a_wide_header(cluster, tmp_pa
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         with sock:
-            sock.sendall(framing.encode(header(WIDE)) + framing.encode(b"1,x\n"))
+            sock.sendall(
+                (framing.encode(size) if size else b"")
+                + framing.encode(header(WIDE))
+                + framing.encode(b"1,x\n")
+            )
             sock.sendall(framing.encode(framing.END))
             codes = [processes.wait("source", source_process), processes.wait("receiver", receiver)]
         seconds = time.monotonic() - began
