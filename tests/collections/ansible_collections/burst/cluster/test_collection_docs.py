@@ -20,7 +20,6 @@ PLUGINS = [
     ("module", "job_status"),
     ("module", "wait_job"),
     ("module", "config"),
-    ("module", "run_certificates"),
     ("module", "report"),
     ("module", "run_lock"),
     ("module", "try_classifier"),
