@@ -389,3 +389,35 @@ def test_a_worker_gives_the_classifier_the_frame_one_process_reads(header, tmp_p
     rows = [batches.process(batch, call).rows for batch in (lone_cr, plain)]
     results = batches.results_header(header) + b"".join(rows)
     assert results == (tmp_path / "out.csv").read_bytes()
+
+
+TEXTS_PANDAS_COULD_TAKE_FOR_OTHERS = [
+    b'1,007,NA,,"a, ""b""\nc", x \n',
+    b'2,1.50,nan,N/A,"",NULL\n',
+    b'3,1e3,True,#N/A,"line\r\nend",-\n',
+]
+
+
+@pytest.mark.parametrize("parser", ["pyarrow", "pandas"])
+@pytest.mark.parametrize(
+    "header", [b"ID,A,B,C,D,E\n", b"ID,A,A,,D,ID\n"], ids=["plain", "twice-and-unnamed"]
+)
+def test_the_fast_parser_reads_every_field_as_the_text_pandas_reads(
+    parser, header, tmp_path, monkeypatch
+):
+    """Leading zeros, NA-like texts, empty and quoted fields, line breaks in them: each the text
+    pandas' parser reads, under the names it gives; both parsers, the same rows written."""
+    if parser == "pandas":
+        monkeypatch.setattr(batches, "pyarrow", None)
+    else:
+        assert batches.pyarrow is not None, "pyarrow, a test dependency, is not installed"
+    data = b"".join(TEXTS_PANDAS_COULD_TAKE_FOR_OTHERS)
+    batch = batches.Batch(header, data, 2, len(TEXTS_PANDAS_COULD_TAKE_FOR_OTHERS))
+    frame = batches._parse_fast(batch, batches._columns(header))
+    assert frame is not None
+    pd.testing.assert_frame_equal(frame, _read(header + data))
+    call = calling.Call("classifier.vectorised:classify")
+    (tmp_path / "in.csv").write_bytes(header + data)
+    reference.classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), call)
+    result = batches.process(batch, call)
+    assert batches.results_header(header) + result.rows == (tmp_path / "out.csv").read_bytes()
