@@ -190,22 +190,33 @@ def formats(args) -> None:
     def read_pyarrow_engine():
         return pd.read_csv(io.BytesIO(data), engine="pyarrow", **batches.READ_OPTIONS)
 
-    def read_pyarrow_csv():
-        return pyarrow.csv.read_csv(io.BytesIO(data)).to_pandas()
+    header = data[: data.index(b"\n") + 1]
+    batch = batches.Batch(header, data[len(header) :], 2, args.rows)
 
     for label, reader in (
-        ("parse: pandas C engine (burst)", read_c),
-        ('parse: pandas engine="pyarrow"', read_pyarrow_engine),
-        ("parse: pyarrow.csv.read_csv", read_pyarrow_csv),
+        ("parse: pandas' C engine (burst's before)", read_c),
+        ('parse: pandas, engine="pyarrow"', read_pyarrow_engine),
+        (
+            "parse: pyarrow.csv, one thread, every field text (burst's)",
+            lambda: batches._read_arrow(batch),
+        ),
     ):
         print(f"| {label} | {_best(reader, args.rounds):.3f} |")
     frame = read_c()
     frame["CLASSIFICATION"] = pd.util.hash_pandas_object(frame).to_numpy() / 2.0**64
     written = frame.to_csv(lineterminator="\n").encode()
     table = pyarrow.Table.from_pandas(frame)
+    arrow_written = io.BytesIO()
+    pyarrow.csv.write_csv(table, arrow_written)
+    same = (
+        "the same bytes" if arrow_written.getvalue() == written else "other bytes (quoting, floats)"
+    )
     for label, writer in (
-        ("write: to_csv", lambda: frame.to_csv(lineterminator="\n")),
-        ("write: pyarrow.csv.write_csv", lambda: pyarrow.csv.write_csv(table, io.BytesIO())),
+        ("write: to_csv (burst's)", lambda: frame.to_csv(lineterminator="\n")),
+        (
+            f"write: pyarrow.csv.write_csv, {same}",
+            lambda: pyarrow.csv.write_csv(table, io.BytesIO()),
+        ),
     ):
         print(f"| {label} | {_best(writer, args.rounds):.3f} |")
     for level in args.levels:
@@ -239,7 +250,7 @@ def main() -> None:
     sizes = commands.add_parser("formats", help="parsers, writers and gzip levels")
     sizes.add_argument("--rows", type=int, default=1_000_000)
     sizes.add_argument("--rounds", type=int, default=3)
-    sizes.add_argument("--levels", type=int, nargs="+", default=[1, 3, 6])
+    sizes.add_argument("--levels", type=int, nargs="+", default=[0, 1, 3, 6])
     args = parser.parse_args()
     {"pipeline": pipeline, "worker": worker, "formats": formats}[args.command](args)
 
