@@ -170,7 +170,7 @@ def _parse_fast(batch: Batch, columns: list[str]) -> pd.DataFrame | None:
     if fields is None or len(fields) != batch.records or (fields != len(columns)).any():
         return None
     try:
-        if pyarrow is not None and pd.api.types.is_string_dtype(_empty_columns(batch.header)[2]):
+        if pyarrow is not None and isinstance(_empty_columns(batch.header)[2], pd.StringDtype):
             frame = _read_arrow(batch)
         else:
             frame = pd.read_csv(_Joined(batch.header, batch.data), **READ_OPTIONS)
@@ -331,8 +331,11 @@ def _rows(frame: pd.DataFrame, result_column: str, long_texts: bool = True) -> b
     piece at a time, quoted as csv quotes them; ``to_csv`` writes the rest."""
     marker = f"burst{secrets.token_hex(16)}x"
     texts, short = [], None
-    checked = range(-1, frame.shape[1]) if long_texts else []
-    for column in [*checked, *np.flatnonzero(frame.columns == result_column).tolist()]:
+    if long_texts:
+        checked = range(-1, frame.shape[1])
+    else:
+        checked = np.flatnonzero(frame.columns == result_column).tolist()
+    for column in checked:
         values = frame.index.to_series() if column < 0 else frame.iloc[:, column]
         if not pd.api.types.is_string_dtype(values.dtype):
             continue

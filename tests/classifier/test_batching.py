@@ -421,3 +421,27 @@ def test_the_fast_parser_reads_every_field_as_the_text_pandas_reads(
     reference.classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), call)
     result = batches.process(batch, call)
     assert batches.results_header(header) + result.rows == (tmp_path / "out.csv").read_bytes()
+
+
+LONG_LABELS = (
+    'def classify(frame):\n    return ["a, \\"long\\" label " * 10 + i for i in frame.index]\n'
+)
+
+
+def test_long_texts_a_classifier_returns_for_a_short_batch_are_written_as_to_csv_writes_them(
+    tmp_path, monkeypatch
+):
+    """A batch shorter than LONG_RECORD holds no long text of its own, but its classifier may
+    return some: they are written by burst, quoted as csv quotes them."""
+    module = f"burst_test_labels_{uuid.uuid4().hex}"
+    (tmp_path / f"{module}.py").write_text(LONG_LABELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(batches, "LONG_RECORD", 64)
+    data = b"1,a,b,c,d\n2,e,f,g,h\n"
+    assert len(data) <= batches.LONG_RECORD
+    call = calling.Call(f"{module}:classify")
+    (tmp_path / "in.csv").write_bytes(HEADER + data)
+    reference.classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), call)
+    result = batches.process(batches.Batch(HEADER, data, 2, 2), call)
+    assert isinstance(result.rows, bytearray)  # written by burst, not by to_csv alone
+    assert batches.results_header(HEADER) + result.rows == (tmp_path / "out.csv").read_bytes()
