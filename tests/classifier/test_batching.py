@@ -389,3 +389,59 @@ def test_a_worker_gives_the_classifier_the_frame_one_process_reads(header, tmp_p
     rows = [batches.process(batch, call).rows for batch in (lone_cr, plain)]
     results = batches.results_header(header) + b"".join(rows)
     assert results == (tmp_path / "out.csv").read_bytes()
+
+
+TEXTS_PANDAS_COULD_TAKE_FOR_OTHERS = [
+    b'1,007,NA,,"a, ""b""\nc", x \n',
+    b'2,1.50,nan,N/A,"",NULL\n',
+    b'3,1e3,True,#N/A,"line\r\nend",-\n',
+]
+
+
+@pytest.mark.parametrize("parser", ["pyarrow", "pandas"])
+@pytest.mark.parametrize(
+    "header", [b"ID,A,B,C,D,E\n", b"ID,A,A,,D,ID\n"], ids=["plain", "twice-and-unnamed"]
+)
+def test_the_fast_parser_reads_every_field_as_the_text_pandas_reads(
+    parser, header, tmp_path, monkeypatch
+):
+    """Leading zeros, NA-like texts, empty and quoted fields, line breaks in them: each the text
+    pandas' parser reads, under the names it gives; both parsers, the same rows written."""
+    if parser == "pandas":
+        monkeypatch.setattr(batches, "pyarrow", None)
+    else:
+        assert batches.pyarrow is not None, "pyarrow, a test dependency, is not installed"
+    data = b"".join(TEXTS_PANDAS_COULD_TAKE_FOR_OTHERS)
+    batch = batches.Batch(header, data, 2, len(TEXTS_PANDAS_COULD_TAKE_FOR_OTHERS))
+    frame = batches._parse_fast(batch, batches._columns(header))
+    assert frame is not None
+    pd.testing.assert_frame_equal(frame, _read(header + data))
+    call = calling.Call("classifier.vectorised:classify")
+    (tmp_path / "in.csv").write_bytes(header + data)
+    reference.classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), call)
+    result = batches.process(batch, call)
+    assert batches.results_header(header) + result.rows == (tmp_path / "out.csv").read_bytes()
+
+
+LONG_LABELS = (
+    'def classify(frame):\n    return ["a, \\"long\\" label " * 10 + i for i in frame.index]\n'
+)
+
+
+def test_long_texts_a_classifier_returns_for_a_short_batch_are_written_as_to_csv_writes_them(
+    tmp_path, monkeypatch
+):
+    """A batch shorter than LONG_RECORD holds no long text of its own, but its classifier may
+    return some: they are written by burst, quoted as csv quotes them."""
+    module = f"burst_test_labels_{uuid.uuid4().hex}"
+    (tmp_path / f"{module}.py").write_text(LONG_LABELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(batches, "LONG_RECORD", 64)
+    data = b"1,a,b,c,d\n2,e,f,g,h\n"
+    assert len(data) <= batches.LONG_RECORD
+    call = calling.Call(f"{module}:classify")
+    (tmp_path / "in.csv").write_bytes(HEADER + data)
+    reference.classify_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), call)
+    result = batches.process(batches.Batch(HEADER, data, 2, 2), call)
+    assert isinstance(result.rows, bytearray)  # written by burst, not by to_csv alone
+    assert batches.results_header(HEADER) + result.rows == (tmp_path / "out.csv").read_bytes()
