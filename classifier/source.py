@@ -330,18 +330,19 @@ def run(
                 stalls.StallWatch(client, job.stall_timeout) as watch,
             ):
                 try:
-                    with timeline.dask_report(report_dir):
-                        _serve(
-                            senders,
-                            receiver,
-                            client,
-                            watch,
-                            job,
-                            connect_timeout,
-                            tls is not None,
-                            tasks,
-                        )
+                    dask_report = timeline.DaskReport(report_dir)
+                    _serve(
+                        senders,
+                        receiver,
+                        client,
+                        watch,
+                        job,
+                        connect_timeout,
+                        tls is not None,
+                        tasks,
+                    )
                     receiver.sendall(framing.encode(framing.END))
+                    dask_report.write()
                     return 0
                 except Exception:
                     if not watch.failure:

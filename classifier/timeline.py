@@ -4,18 +4,20 @@
 when it started and stopped there, and when its rows went on to the receiver. It is
 written a line at a time, so a run that fails leaves the batches it finished.
 ``dask-report.html`` is Dask's ``performance_report`` of the job, its JavaScript inlined
-so that it opens without a network.
+so that it opens without a network, written after the results.
 """
 
 import csv
+import logging
+import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from distributed import performance_report
 
 from classifier.batches import BatchResult
 
+log = logging.getLogger("burst.source")
 BATCHES = "batches.csv"
 DASK_REPORT = "dask-report.html"
 FIELDS = (
@@ -62,14 +64,27 @@ class TaskLog:
             self._file.close()
 
 
-@contextmanager
-def dask_report(directory: Path | None):
-    """Dask's performance report of what runs inside, written when it ends without an error:
-    a failed run is reported at once rather than after asking a scheduler that may be gone."""
-    if directory is None:
-        yield
-        return
-    report = performance_report(filename=str(Path(directory) / DASK_REPORT), mode="inline")
-    report.__enter__()
-    yield
-    report.__exit__(None, None, None)
+class DaskReport:
+    """Dask's performance report, from when this is made to ``write``: the caller writes it
+    once the results are all sent, so that its seconds are not the job's, and only for a run
+    that succeeded (a failed one is reported at once, not after asking a scheduler that may
+    be gone). The file appears whole: the controller waits for it."""
+
+    def __init__(self, directory: Path | None):
+        self.path = None if directory is None else Path(directory) / DASK_REPORT
+        if self.path is not None:
+            partial = self.path.with_name(self.path.name + ".partial")
+            self._report = performance_report(filename=str(partial), mode="inline")
+            self._report.__enter__()
+
+    def write(self) -> None:
+        if self.path is None:
+            return
+        began = time.perf_counter()
+        try:  # the run's results are all out: it stays a success without Dask's report
+            self._report.__exit__(None, None, None)
+            os.replace(self._report.filename, self.path)
+        except Exception as error:
+            log.warning("wrote no %s: %s", DASK_REPORT, error)
+            return
+        log.info("wrote %s in %.2f s", DASK_REPORT, time.perf_counter() - began)

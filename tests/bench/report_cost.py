@@ -19,20 +19,14 @@ def report_cost(work: Path, rows: int, slowness: int, workers: int, rounds: int)
     rows_csv = c.generate(rows, work / "rows.csv")
     tls = c.run_tls(work)
     seconds = {"without": [], "with": []}
+    options = {"workers": workers, "classifier": c.BLACK_BOX, "slowness": slowness, "tls": tls}
     for number in range(rounds):
         order = ("without", "with") if number % 2 == 0 else ("with", "without")
         for kind in order:
             report = ("--report-dir", work / "report") if kind == "with" else ()
             with c.dask_cluster(workers, tls) as scheduler:
                 _, _, job_seconds = c.pipeline(
-                    scheduler,
-                    work,
-                    rows_csv,
-                    workers=workers,
-                    classifier=c.BLACK_BOX,
-                    slowness=slowness,
-                    tls=tls,
-                    source_args=report,
+                    scheduler, work, rows_csv, source_args=report, **options
                 )
             seconds[kind].append(job_seconds)
     if not (work / "report" / "dask-report.html").is_file():

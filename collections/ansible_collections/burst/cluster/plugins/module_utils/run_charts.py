@@ -162,8 +162,8 @@ def page(data: dict, title: str) -> str:
         )
         figure.update_layout(title="Rows done over the job, and rows/s")
         figure.update_xaxes(title_text="seconds since the job's start")
-        figure.update_yaxes(title_text="rows done", secondary_y=False)
-        figure.update_yaxes(title_text="rows/s", secondary_y=True)
+        figure.update_yaxes(title_text="rows done", rangemode="tozero", secondary_y=False)
+        figure.update_yaxes(title_text="rows/s", rangemode="tozero", secondary_y=True)
         figures.append(("rows", figure))
     batches = data["batches"]
     if batches:
@@ -243,8 +243,13 @@ def _page(data: dict, title: str, charts: list[str]) -> str:
             "outcome",
             data["outcome"] + (" (partial: the input did not end)" if data["partial"] else ""),
         ),
-        ("rows", f"{rows['in']} in, {rows['out']} out, {rows['rejected']} rejected"),
-        ("job time", f"{data['job_seconds']} s"),
+        (
+            "rows",
+            "not counted: no manifest was collected"
+            if rows["out"] is None
+            else f"{_count(rows['in'])} in, {rows['out']} out, {rows['rejected']} rejected",
+        ),
+        ("job time", "" if data["job_seconds"] is None else f"{data['job_seconds']} s"),
         ("wall time", "" if data["wall_seconds"] is None else f"{data['wall_seconds']} s"),
         ("cost", "unknown" if data["cost"] is None else f"${data['cost']}"),
         ("batches", str(len(data["batches"]))),
@@ -274,6 +279,10 @@ def _page(data: dict, title: str, charts: list[str]) -> str:
 <p>The data behind these charts: <a href="timeline.json">timeline.json</a>.</p>
 </body></html>
 """
+
+
+def _count(rows_in) -> str:
+    return "not counted (the source never gave its count)" if rows_in is None else str(rows_in)
 
 
 def mermaid_line(title: str, points: list[list[float]], y_label: str) -> str | None:

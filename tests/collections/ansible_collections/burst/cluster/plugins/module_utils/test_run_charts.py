@@ -199,3 +199,12 @@ def test_mermaid_labels_hold_no_quote_and_numbers_no_exponent():
         ("bar", [10_000_000, 0.3])
     ]
     assert chart["title"] == "a 'quoted' title"
+
+
+def test_a_run_without_a_manifest_says_so_rather_than_none():
+    failure = "Check that the ports are free: ports.receiver 7200 on 127.0.0.1 is taken"
+    data = run_charts.timeline("r1", {}, [], MARKS[:1], T0 - 10, 0, [failure])
+    page = run_charts.page(data, "burst run r1: failed")
+    facts = page[page.index('<table id="facts">') : page.index("</table>")]
+    assert "no manifest was collected" in facts and "None" not in facts
+    assert 'id="chart-phases"' in page and failure in page
