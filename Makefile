@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: run check preview down test test-fast test-hosts lint bench venv clean constraints
+.PHONY: run check preview down test test-fast test-hosts test-browser lint bench venv clean constraints
 
 CLUSTER_ARG = $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
 # ROWS and BASE may come from a workflow's input: the shell expands them, make never does,
@@ -33,7 +33,7 @@ preview: $(READY)
 down: $(READY)
 	$(PLAYBOOK) playbooks/down.yml $(CLUSTER_ARG)
 
-test: lint test-hosts
+test: lint test-hosts test-browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The edit-test loop, in under two minutes: lint and every test not marked slow or hosts.
@@ -50,6 +50,15 @@ test-hosts:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq openssh-server > /dev/null; \
 	  if [ -n "$$made" ]; then rm -f $$policy; fi; \
+	fi
+
+# The run report's test opens report.html in a headless browser: as root, install Debian's
+# chromium; otherwise that test says why it skips.
+test-browser:
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then \
+	  echo "installing chromium for the run report's browser test"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq chromium > /dev/null; \
 	fi
 
 # Benchmarks against the single process and Dask DataFrame: bench/results.{json,md,png}.

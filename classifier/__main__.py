@@ -142,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds without a finished batch after which a worker that holds one and has"
         " sent no heartbeat as long is removed (job.stall_timeout)",
     )
+    source.add_argument(
+        "--report-dir",
+        type=Path,
+        help="where to write the run's task stream (batches.csv) and Dask's dask-report.html",
+    )
 
     for role in ("scheduler", "worker"):
         dask = commands.add_parser(
@@ -322,7 +327,13 @@ def _command(args) -> int:
             args.stall_timeout,
         )
         return source.run(
-            args.listen, args.scheduler, args.sink, job, args.connect_timeout, tls.from_args(args)
+            args.listen,
+            args.scheduler,
+            args.sink,
+            job,
+            args.connect_timeout,
+            tls.from_args(args),
+            args.report_dir,
         )
     from classifier import sender
 

@@ -9,6 +9,7 @@ import functools
 import io
 import pickle
 import secrets
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -70,13 +71,25 @@ class BatchResult:
     rows_out: int
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
     seconds: float = 0.0  # the task's own time on its worker
+    worker: str = ""  # the Dask worker that ran it ("" outside one)
+    started_at: float = 0.0  # seconds since the epoch, by its worker's clock
 
     def __reduce_ex__(self, protocol):
         rows = _out_of_band(self.rows) if protocol >= 5 else self.rows
-        return _result, (self.first_line, rows, self.rows_out, self.rejects, self.seconds)
+        return _result, (
+            self.first_line,
+            rows,
+            self.rows_out,
+            self.rejects,
+            self.seconds,
+            self.worker,
+            self.started_at,
+        )
 
 
-def _result(first_line: int, rows, rows_out: int, rejects: list, seconds: float) -> BatchResult:
+def _result(
+    first_line: int, rows, rows_out: int, rejects: list, seconds: float, *where
+) -> BatchResult:
     """A result as the source gets it: its rows may be a view of the frame they came in."""
     return BatchResult(
         first_line,
@@ -84,6 +97,7 @@ def _result(first_line: int, rows, rows_out: int, rejects: list, seconds: float)
         rows_out,
         rejects,
         seconds,
+        *where,
     )
 
 
@@ -280,11 +294,21 @@ def process(
     slowness: int = SLOWNESS,
     on_error: str = "fail",
 ) -> BatchResult:
-    """The task each worker runs (``_process``), with the time it took."""
-    began = time.perf_counter()
+    """The task each worker runs (``_process``), with where, when and how long it ran."""
+    started_at, began = time.time(), time.perf_counter()
     result = _process(batch, classifier, slowness, on_error)
     result.seconds = time.perf_counter() - began
+    result.worker, result.started_at = _worker_address(), started_at
     return result
+
+
+def _worker_address() -> str:
+    """The address of the Dask worker running this task; "" outside one."""
+    worker = sys.modules.get("distributed.worker")
+    try:
+        return worker.get_worker().address if worker else ""
+    except ValueError:
+        return ""
 
 
 def _process(batch: Batch, classifier: str | Call, slowness: int, on_error: str) -> BatchResult:

@@ -15,12 +15,23 @@ from collections import deque
 from concurrent.futures import CancelledError
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 import dask
 import numpy as np
 from distributed import Client, Future, KilledWorker, wait
 
-from classifier import batches, calling, dask_cluster, framing, gate, link, records, stalls
+from classifier import (
+    batches,
+    calling,
+    dask_cluster,
+    framing,
+    gate,
+    link,
+    records,
+    stalls,
+    timeline,
+)
 from classifier.tls import Tls
 
 log = logging.getLogger("burst.source")
@@ -326,7 +337,10 @@ def run(
     job: Job,
     connect_timeout: float = 60,
     tls: Tls | None = None,
+    report_dir: Path | None = None,
 ) -> int:
+    """Serve one run. With ``report_dir``, keep its task stream and Dask's report there
+    (``classifier.timeline``)."""
     job.call.keywords()
     address = scheduler_address(scheduler, tls)
     security = tls.security() if tls else None
@@ -343,6 +357,7 @@ def run(
         log.info("listening on %s:%d%s", *listen, " (TLS)" if tls else "")
         receiver = framing.connect(sink, connect_timeout, tls.client_context() if tls else None)
         log.info("connected to the receiver at %s:%d", *sink)
+        tasks = timeline.TaskLog(report_dir)
         try:
             receiver.sendall(
                 framing.encode(
@@ -357,9 +372,20 @@ def run(
                 stalls.StallWatch(client, job.stall_timeout) as watch,
             ):
                 try:
-                    return _serve(
-                        senders, receiver, client, watch, job, connect_timeout, tls is not None
+                    dask_report = timeline.DaskReport(report_dir)
+                    _serve(
+                        senders,
+                        receiver,
+                        client,
+                        watch,
+                        job,
+                        connect_timeout,
+                        tls is not None,
+                        tasks,
                     )
+                    receiver.sendall(framing.encode(framing.END))
+                    dask_report.write()
+                    return 0
                 except Exception:
                     if not watch.failure:
                         raise
@@ -378,6 +404,7 @@ def run(
                 receiver.sendall(framing.encode(link.error(stopped)))
             raise
         finally:
+            tasks.close()
             receiver.close()
 
 
@@ -420,7 +447,9 @@ def _serve(
     job: Job,
     connect_timeout: float,
     tally_required: bool,
-) -> int:
+    tasks: timeline.TaskLog,
+) -> None:
+    """Everything of the run up to the end of the results, which the caller sends."""
     _, first, reader = senders.take()
     client.wait_for_workers(job.workers, timeout=connect_timeout)
     log.info("%d workers ready", job.workers)
@@ -541,6 +570,7 @@ def _serve(
         if sizer is not None:
             resize(sizer.learn(task.records, result.seconds, task.size))
         _send_rows(receiver, result.rows_out, result.rows)
+        tasks.record(task.records, result)
         sent["rows_out"] += result.rows_out
         if problem := job.rejects_problem(sent["rejected"], None):
             raise RunError(problem)
@@ -645,8 +675,6 @@ def _serve(
         raise RunError("the input is empty: not even a header row")
     if problem := job.rejects_problem(sent["rejected"], batcher.rows_in):
         raise RunError(problem)
-    receiver.sendall(framing.encode(framing.END))
     log.info(
         "done: %d rows in, %d out, %d rejected", batcher.rows_in, sent["rows_out"], sent["rejected"]
     )
-    return 0

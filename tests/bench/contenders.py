@@ -176,6 +176,7 @@ def pipeline(
     max_in_flight: int | None = None,
     one_record_per_frame: bool = False,
     tls: list[str] = (),
+    source_args: tuple = (),
 ) -> tuple[float, dict, float]:
     """burst's pipeline on a running Dask cluster: (seconds from the sender's start to the
         receiver's exit, peak RSS of sender, source and receiver, the pipeline's own seconds from
@@ -210,6 +211,7 @@ def pipeline(
         *(["--batch-rows", batch_rows] if batch_rows else []),
         *(["--max-in-flight", max_in_flight] if max_in_flight else []),
         *tls,
+        *source_args,
         stderr=logs["source"],
     )
     try:

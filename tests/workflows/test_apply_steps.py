@@ -9,6 +9,7 @@ import subprocess
 import pandas as pd
 import pytest
 from conftest import REPO, ansible_env, cluster_file, processes_with_env
+from mermaid_xychart import blocks, validate
 from workflow_files import workflow
 
 pytestmark = pytest.mark.slow
@@ -137,7 +138,15 @@ def test_apply_steps_without_aws_run_in_order_and_leave_the_artifact(tmp_path):
     assert not (state / "hourly" / "stack-outputs.json").exists()
 
     (run,) = [path for path in runner.artifact.iterdir() if path.is_dir()]
-    for name in ("results.csv", "manifest.json", "results.tgz", "summary.md"):
+    for name in (
+        "results.csv",
+        "manifest.json",
+        "results.tgz",
+        "summary.md",
+        "report.html",
+        "timeline.json",
+        "dask-report.html",
+    ):
         assert (run / name).is_file(), name
     assert list(run.glob("logs/*/receiver.log"))
     manifest = json.loads((run / "manifest.json").read_text())
@@ -149,3 +158,8 @@ def test_apply_steps_without_aws_run_in_order_and_leave_the_artifact(tmp_path):
     assert f"### burst run `{run.name}` of `hourly`: succeeded" in job_summary
     assert "| rows | 300 in, 300 out, 0 rejected (balanced) |" in job_summary
     assert job_summary.strip() == (run / "summary.md").read_text().strip()
+    charts = [validate(body) for body in blocks(job_summary)]  # GitHub draws them from Mermaid
+    assert [chart["title"] for chart in charts] == [
+        "rows/s over the job (x: seconds since its start)",
+        "wall time by phase (s)",
+    ]

@@ -7,7 +7,11 @@ import os
 import time
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.burst.cluster.plugins.module_utils import run_report, stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils import (
+    run_charts,
+    run_report,
+    stack_outputs,
+)
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     ClusterConfigError,
     load_cluster_file,
@@ -25,6 +29,7 @@ ARGUMENT_SPEC = {
     "failures": {"type": "list", "elements": "str", "default": []},
     "dest": {"type": "path"},
     "append_to": {"type": "path"},
+    "marks": {"type": "list", "elements": "dict", "default": []},
 }
 REQUIRED_BY_KIND = {"plan": ("cluster_file",), "run": ("config", "run_id")}
 
@@ -66,23 +71,64 @@ class ActionModule(ActionBase):
             run_dir = os.path.join(args["config"]["results"]["dir"], args["run_id"])
             dest = args["dest"] or os.path.join(run_dir, "summary.md")
             now = time.time()
-            markdown = run_report.run_summary(
-                args["config"], args["run_id"], args["manifest"], args["failures"], now=now
-            )
             started = run_report.run_started(args["run_id"])
             cost = run_report.run_cost(args["config"], run_report.load_prices())
             result.update(
                 wall_seconds=None if started is None else round(now - started),
                 cost=0 if cost is None else cost.get("per_run"),
             )
+            charts, problems = _charts(run_dir, args, now, result)
+            markdown = run_report.run_summary(
+                args["config"],
+                args["run_id"],
+                args["manifest"],
+                args["failures"],
+                now=now,
+                charts=run_charts.summary_blocks(charts),
+            )
+            if problems:
+                result["warnings"] = problems
         try:
             _write(dest, markdown, "w")
             if args["append_to"]:
                 _write(args["append_to"], markdown, "a")
         except OSError as error:
-            result["warnings"] = [f"cannot write the {args['kind']} report: {error}"]
+            result.setdefault("warnings", []).append(
+                f"cannot write the {args['kind']} report: {error}"
+            )
         result.update(changed=True, markdown=markdown, dest=dest)
         return result
+
+
+def _charts(run_dir, args, now, result):
+    """The run's timeline.json and report.html, and Dask's report moved beside them; the
+    timeline, and what could not be written."""
+    problems, found = [], run_charts.find_batches(run_dir)
+    manifest = dict(args["manifest"])
+    manifest.setdefault("wall_seconds", result["wall_seconds"])
+    data = run_charts.timeline(
+        args["run_id"],
+        manifest,
+        run_charts.read_batches(found) if found else [],
+        args["marks"],
+        now,
+        result["cost"],
+        args["failures"],
+    )
+    if found and os.path.isfile(os.path.join(os.path.dirname(found), run_charts.DASK_REPORT)):
+        dask_report = os.path.join(os.path.dirname(found), run_charts.DASK_REPORT)
+        try:
+            os.replace(dask_report, os.path.join(run_dir, run_charts.DASK_REPORT))
+        except OSError as error:
+            problems.append(f"cannot move {run_charts.DASK_REPORT} to {run_dir}: {error}")
+    data["dask_report"] = os.path.isfile(os.path.join(run_dir, run_charts.DASK_REPORT))
+    title = f"burst run {args['run_id']} of {args['config']['name']}: {data['outcome']}"
+    try:
+        _write(os.path.join(run_dir, "timeline.json"), run_charts.dumps(data), "w")
+        _write(os.path.join(run_dir, "report.html"), run_charts.page(data, title), "w")
+    except (OSError, ImportError) as error:
+        problems.append(f"cannot write the run's report.html or timeline.json: {error}")
+    return data, problems
 
 
 def _load(path, overrides=None):

@@ -57,14 +57,16 @@ def _exits(exited: dict) -> str:
 def progress_line(
     host: str, progress: dict, total: int | None, now: float, since: float | None = None
 ) -> str:
-    """Rows done, their rate since the input started, and the time since ``since`` (the
-    earliest start seen: the receiver's, until the source says when the input started)."""
+    """Rows done, their rate since the input started, the time since ``since`` (the
+    earliest start seen: the receiver's, until the source says when the input started) and,
+    with a total and a rate, the time left at that rate."""
     done = progress.get("rows_out", 0) + progress.get("rows_rejected", 0)
     rate = done / max(now - progress.get("started_at", now), 1e-9)
     elapsed = now - (progress.get("started_at", now) if since is None else since)
     total = progress.get("rows_in") or total
     of = f"/{total} ({100 * done / total:.0f} %)" if total else ""
-    return f"{host}: {done}{of} rows, {rate:,.0f} rows/s, {elapsed:.0f} s"
+    eta = f", about {(total - done) / rate:.0f} s to go" if total and done < total and rate else ""
+    return f"{host}: {done}{of} rows, {rate:,.0f} rows/s, {elapsed:.0f} s{eta}"
 
 
 class ActionModule(ActionBase):

@@ -10,6 +10,7 @@ import math
 import os
 import time
 
+from ansible_collections.burst.cluster.plugins.module_utils import run_charts
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     DERIVED_KEYS,
     PROJECT_DIR,
@@ -104,6 +105,14 @@ def plan_comment(
                 else "\nNo change to the cluster file."
             )
     lines += ["", _resources(new, changes), ""]
+    files = {"before": base, "after": new} if isinstance(base, dict) else {"this file": new}
+    chart = run_charts.mermaid_bars(
+        "a run at most (minutes)",
+        list(files),
+        [longest_run_seconds(config) / 60 for config in files.values()],
+        "minutes",
+    )
+    lines += [chart, ""]
     lines.append(_cost_line(run_cost(new, prices), prices, new["provider"]))
     if failures:
         lines += ["", "**The preview failed:**", _fenced("\n".join(failures))]
@@ -111,10 +120,11 @@ def plan_comment(
 
 
 def run_summary(
-    config: dict, run_id: str, manifest: dict, failures=(), prices=None, now=None
+    config: dict, run_id: str, manifest: dict, failures=(), prices=None, now=None, charts=()
 ) -> str:
     """The summary of one run: its rows, its time, where the results are and what failed.
-    ``now`` (seconds since the epoch) is when the run ends; its start is in ``run_id``."""
+    ``now`` (seconds since the epoch) is when the run ends; its start is in ``run_id``.
+    ``charts`` are Markdown blocks (Mermaid) shown after the table."""
     prices = prices or load_prices()
     outcome = "failed" if failures else "succeeded"
     lines = [f"### burst run `{run_id}` of `{config['name']}`: {outcome}", ""]
@@ -151,6 +161,8 @@ def run_summary(
     lines += ["", _cost_line(run_cost(config, prices), prices, config["provider"])]
     if failures:
         lines += ["", "**What failed:**", _fenced("\n".join(failures))]
+    for chart in charts:
+        lines += ["", chart]
     return _join(*lines)
 
 

@@ -13,7 +13,13 @@ description:
     C(infra/aws_prices.json) (dated, per region)."
   - An invalid cluster file gives a plan that quotes the loader's message.
   - "O(kind=run): the summary of one run: the cluster, the rows in, out and rejected from the
-    manifest, the job's time, where the results are, the cost and what failed."
+    manifest, the job's time, where the results are, the cost and what failed, with Mermaid
+    C(xychart-beta) charts of rows/s over the job and the wall time by phase."
+  - "O(kind=run) also writes, beside the summary, C(timeline.json) (the data behind the charts:
+    phases, rows done over time, rows/s, every batch with its worker and times) and
+    C(report.html) (the same as plotly charts, one page that opens without a network), and moves
+    Dask's C(dask-report.html), which the source leaves with its logs, beside them."
+  - "O(kind=plan) ends with a Mermaid chart of the longest a run may take, before and after."
   - Runs on the controller only (it is an action plugin); it writes the report even in check
     mode, since a report changes no machine.
   - A report that cannot be written gives a warning, never a failure, so that it never hides
@@ -70,6 +76,15 @@ options:
     description:
       - File to append the Markdown to as well, e.g. C($GITHUB_STEP_SUMMARY) in GitHub Actions.
     type: path
+  marks:
+    description:
+      - With O(kind=run), when each phase began, one mapping per host of phase name
+        (C(provision), C(install), C(start), C(job), C(collect), C(teardown)) to seconds since
+        the epoch. A phase lasts from its earliest mark to the next phase's; the last one to the
+        report.
+    type: list
+    elements: dict
+    default: []
 attributes:
   action:
     support: full
