@@ -1,5 +1,5 @@
 """Action plugin of burst.cluster.stack: on the controller, check the config with the loader,
-resolve the cluster's state directory and the program's directory, then run the module;
+resolve the cluster's state directory, then run the module;
 return the hosts for the inventory and where the Dask dashboard is."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
-    PROJECT_DIR,
     ClusterConfigError,
     recheck,
 )
@@ -31,7 +30,6 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=str(error), problems=error.problems)
             return result
         args["state_dir"] = args.get("state_dir") or stack_outputs.state_dir(config)
-        args.setdefault("project_dir", str(PROJECT_DIR))
         result.update(
             self._execute_module(
                 module_name="burst.cluster.stack", module_args=args, task_vars=task_vars

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 name: stack_outputs
 short_description: burst cluster hosts from the stack outputs
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 description:
   - Reads C(stack-outputs.json), which C(burst.cluster.stack) writes for every provider,
     and makes a host of each machine with groups C(scheduler) (the initializer),
@@ -49,8 +49,8 @@ options:
       - The cluster file whose hosts to list; relative to the current directory.
       - Set in the inventory file, it wins over the extra variable (Ansible's order for
         plugin options); C(playbooks/inventory/stack.burst.yml) leaves it to the variable.
-      - Defaults to C(cluster.yaml) of the burst checkout this collection is in, as for
-        C(playbooks/site.yml).
+      - Defaults to C(cluster.yaml) in the current directory, which is C(playbooks/site.yml)'s
+        default when Ansible runs from the root of the burst repository.
     type: path
     vars:
       - name: cluster_file
@@ -85,7 +85,6 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible.utils.display import Display
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
-    PROJECT_DIR,
     ClusterConfigError,
     load_cluster_file,
 )
@@ -102,7 +101,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)  # options, with cluster_file from the extra vars
-        cluster_file = self.get_option("cluster_file") or str(PROJECT_DIR / "cluster.yaml")
+        cluster_file = self.get_option("cluster_file") or "cluster.yaml"
         try:
             config = load_cluster_file(cluster_file)
         except ClusterConfigError as error:

@@ -1,4 +1,5 @@
-"""The one loader of burst cluster files (cluster.yaml), checked against schema/cluster.schema.json.
+"""The one loader of burst cluster files (cluster.yaml), checked against the collection's
+schema/cluster.schema.json.
 
 Every mistake in the file comes back as one ClusterConfigError listing all problems, each as
 ``<field path>: <value> — <what is allowed>``, the value cut to SHOWN_CHARS characters.
@@ -19,8 +20,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
-PROJECT_DIR = Path(__file__).resolve().parents[6]
-SCHEMA_PATH = PROJECT_DIR / "schema" / "cluster.schema.json"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
+SCHEMA_PATH = SCHEMA_DIR / "cluster.schema.json"
 DERIVED_KEYS = ("cluster_file", "base_dir")
 SETUP_SECONDS = 600  # what an aws machine may spend booting and installing before the job
 TEARDOWN_SECONDS = 600  # what collecting the results and destroying the stack may take

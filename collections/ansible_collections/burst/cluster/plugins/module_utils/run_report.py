@@ -1,5 +1,5 @@
 """The Markdown burst writes for people: the plan of a change (the pull-request comment) and
-the summary of a run (the job summary), with what the machines cost by infra/aws_prices.json."""
+the summary of a run (the job summary), with what the machines cost by schema/aws_prices.json."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     DERIVED_KEYS,
-    PROJECT_DIR,
+    SCHEMA_DIR,
     SETUP_SECONDS,
     TEARDOWN_SECONDS,
     cut,
@@ -20,7 +20,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
 )
 from ansible_collections.burst.cluster.plugins.module_utils.stack_outputs import host_plan
 
-PRICES_PATH = PROJECT_DIR / "infra" / "aws_prices.json"
+PRICES_PATH = SCHEMA_DIR / "aws_prices.json"
 HOURLY_RUNS_PER_MONTH = 30 * 24
 PREVIEW_OPERATIONS = (("create", "to add"), ("update", "to change"), ("delete", "to remove"))
 REPLACE_OPERATIONS = ("replace", "create-replacement", "delete-replaced")

@@ -19,8 +19,9 @@ description:
     next, if listed, is the metrics host, else the initializer is the metrics host too,
     under a second host name with its own work directory. C(state=absent) removes the
     outputs and the saved host keys.
-  - For provider C(aws) it drives the Pulumi program in C(infra/) through Pulumi's
-    Automation API in the stack named after the cluster, in the backend C(aws.state).
+  - For provider C(aws) it drives burst's Pulumi program (an inline program, in this
+    collection) through Pulumi's Automation API in the stack named after the cluster, in the
+    backend C(aws.state); Pulumi's own files are in C(pulumi/) in the state directory.
     C(state=present) runs C(pulumi up), check mode runs C(pulumi preview) and returns the
     change summary, C(state=absent) runs C(pulumi destroy) and removes the stack (unless
     C(aws.keep_stack) is set). The engine's output is appended to C(logs/pulumi.log) in the
@@ -31,7 +32,7 @@ description:
     the Pulumi CLI and AWS credentials are there, and fails with what to install or set
     before Pulumi runs.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 requirements:
   - For provider C(aws) the Pulumi CLI on PATH, the C(pulumi) and C(pulumi-aws) Python
     packages, and AWS credentials.
@@ -52,11 +53,8 @@ options:
       - Defaults to C(.burst/<name>) beside the cluster file, or C($BURST_STATE_DIR/<name>)
         when that is set; nothing of another cluster is in it.
     type: path
-  project_dir:
-    description:
-      - The burst checkout whose C(infra/) holds the Pulumi program; needed by C(aws).
-      - The action plugin sets it to the checkout this collection is in.
-    type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -64,6 +62,8 @@ attributes:
       it is missing, as Pulumi needs one to preview; no resource is made.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -130,7 +130,6 @@ def main():
             "config": {"type": "dict", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "state_dir": {"type": "path"},
-            "project_dir": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -166,8 +165,7 @@ def existing(module, config, directory, path):
 
 def aws(module, config, directory, path):
     current = stack_outputs.read(path)
-    infra_dir = os.path.join(module.params["project_dir"] or ".", "infra")
-    cluster_stack = pulumi_stack.ClusterStack(config, directory, infra_dir)
+    cluster_stack = pulumi_stack.ClusterStack(config, directory)
     result = {"outputs_file": path, "engine_log": cluster_stack.log_path}
     absent = module.params["state"] == "absent"
     if absent and config["aws"]["keep_stack"]:
@@ -175,8 +173,6 @@ def aws(module, config, directory, path):
             changed=False, outputs=current or {}, msg="aws.keep_stack is set: stack kept", **result
         )
     try:
-        if config.get("cluster_file") is None:
-            raise pulumi_stack.StackError("config: the program in infra/ needs the cluster file")
         pulumi_stack.preflight(config["aws"]["region"])
         if absent and module.check_mode:
             module.exit_json(changed=current is not None, outputs=current or {}, **result)
@@ -207,7 +203,7 @@ def aws(module, config, directory, path):
     try:
         stack_outputs.write(path, outputs)
     except ValueError as error:
-        module.fail_json(msg=f"the program in infra/ broke the outputs contract: {error}", **result)
+        module.fail_json(msg=f"the Pulumi program broke the outputs contract: {error}", **result)
     module.exit_json(
         changed=any(op != "same" for op in changes), outputs=outputs, changes=changes, **result
     )

@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    load_cluster_file,
+)
 from conftest import ansible
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
-    load_cluster_file,
-)
 
 pytestmark = pytest.mark.slow
 

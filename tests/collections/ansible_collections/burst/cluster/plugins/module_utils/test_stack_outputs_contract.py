@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     validate_config,
 )
 

@@ -7,22 +7,17 @@ import ipaddress
 import os
 import ssl
 import stat
-import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.burst.cluster.plugins.module_utils import (
+    run_certificates as certs,
+)
+from ansible_collections.burst.cluster.plugins.modules import run_certificates
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from module_runner import runner
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import (  # noqa: E402
-    run_certificates as certs,
-)
-from ansible_collections.burst.cluster.plugins.modules import run_certificates  # noqa: E402
 
 NAMES = ["10.77.0.2", "10.77.0.3", "scheduler.burst.internal", "::1"]
 ARGS = {"cluster": "nightly-csv", "run_id": "20260101T000000Z-ab12", "names": NAMES}

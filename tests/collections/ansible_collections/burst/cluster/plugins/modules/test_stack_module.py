@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from module_runner import runner
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     load_cluster_file,
     validate_config,
 )
-from ansible_collections.burst.cluster.plugins.modules import stack  # noqa: E402
+from ansible_collections.burst.cluster.plugins.modules import stack
+from module_runner import runner
 
 
 @pytest.fixture
