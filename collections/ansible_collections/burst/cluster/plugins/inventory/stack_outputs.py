@@ -24,10 +24,13 @@ description:
     (C(initializer), C(worker) or C(metrics_host)), C(burst_instance_id),
     C(burst_private_ip), C(burst_public_dns) and C(burst_workdir) (its work directory);
     the cluster's, C(burst_cluster) (its name), C(burst_provider) and C(burst_dashboard_url)
-    (C(aws): the CloudWatch dashboard; otherwise the Dask dashboard); and how Ansible
+    (C(aws): the CloudWatch dashboard; otherwise the Dask dashboard); what its provider means
+    for the plays, C(burst_on_controller) (every host is the controller itself),
+    C(burst_machines_torn_down) (the machines go at the end of every run) and
+    C(burst_host_env) (the environment the run's processes need); and how Ansible
     reaches it, below."
-  - Provider C(local) hosts use C(ansible_connection=local) and the controller's Python
-    (C(ansible_python_interpreter)).
+  - Hosts on the controller (provider C(local)) use C(ansible_connection=local) and the
+    controller's Python (C(ansible_python_interpreter)).
   - Other hosts are reached over SSH (C(ansible_pipelining)) at their public DNS name (else
     private IP; C(ansible_host)) with the outputs' user and key (C(ansible_user),
     C(ansible_ssh_private_key_file)); their host keys are accepted on first sight and kept
@@ -117,7 +120,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             return
         for group in ("cluster", "scheduler", "workers", "metrics_host"):
             self.inventory.add_group(group)
-        for host in stack_outputs.inventory(outputs, state_dir, sys.executable):
+        for host in stack_outputs.inventory(outputs, config, state_dir, sys.executable):
             name, hostvars = host["name"], host["vars"]
             for group in host["groups"]:
                 self.inventory.add_host(name, group=group)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils import providers, stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     load_cluster_file,
 )
@@ -77,7 +77,7 @@ def bring_up(path: Path, root: Path | None = None) -> Path:
     config = load_cluster_file(path)
     state_dir = stack_outputs.state_dir(config, root and str(root))
     stack_outputs.write(
-        stack_outputs.outputs_path(state_dir), stack_outputs.local(config, state_dir)
+        stack_outputs.outputs_path(state_dir), providers.get("local").outputs(config, state_dir)
     )
     return Path(state_dir)
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils import providers, stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     load_cluster_file,
     validate_config,
@@ -43,7 +43,7 @@ def test_present_writes_the_local_outputs(run, config, state_dir):
     assert result["changed"] is True
     assert result["outputs_file"] == str(outputs_file(state_dir))
     written = json.loads(outputs_file(state_dir).read_text(encoding="utf-8"))
-    expected = stack_outputs.local(config, str(state_dir))
+    expected = providers.get("local").outputs(config, str(state_dir))
     assert written == expected
     assert result["outputs"] == expected
     assert stack_outputs.check(written) is written
