@@ -63,7 +63,7 @@ test-browser:
 
 # Benchmarks against the single process and Dask DataFrame: bench/results.{json,md,png}.
 bench: $(READY)
-	$(BIN)/python tests/bench/suite.py --out bench
+	PYTHONPATH=collections $(BIN)/python tests/bench/suite.py --out bench
 
 lint: $(READY)
 	$(BIN)/ruff check .

@@ -11,7 +11,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(REPO / "collections"))
 
 
 # The seed's black box exactly as its users wrote it (``fancy_ml_black_box.py``): row-wise

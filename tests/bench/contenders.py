@@ -12,12 +12,11 @@ import threading
 import time
 from pathlib import Path
 
-from classifier import records
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
-from ansible_collections.burst.cluster.plugins.module_utils import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import (
     run_certificates,
 )
+
+from classifier import records
 
 PYTHON = sys.executable
 BLACK_BOX = "classifier.black_box:classify"

@@ -9,13 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_ports
-
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils.processes import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.processes import (
     group_members,
 )
+from conftest import free_ports
 
 
 class Processes:

@@ -84,9 +84,9 @@ def user_modules(tmp_path_factory):
     for key, text in (("seed", SEED_STYLE), ("forms", FORMS)):
         names[key] = f"burst_test_{key}_{uuid.uuid4().hex}"
         (directory / f"{names[key]}.py").write_text(text)
-    sys.path.insert(0, str(directory))
-    yield names | {"dir": directory}
-    sys.path.remove(str(directory))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(directory)
+        yield names | {"dir": directory}
 
 
 @pytest.fixture(scope="module")

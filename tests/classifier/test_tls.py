@@ -17,6 +17,12 @@ from pathlib import Path
 
 import cloudpickle
 import pytest
+from ansible_collections.burst.cluster.plugins.module_utils import (
+    run_certificates,
+)
+from ansible_collections.burst.cluster.plugins.module_utils.processes import (
+    group_members,
+)
 from app_processes import Processes
 from conftest import free_ports, processes_with_env
 from distributed import Client
@@ -27,16 +33,7 @@ from classifier import calling, link, reference, source, synthetic
 from classifier.tls import Tls
 
 pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import (  # noqa: E402
-    run_certificates,
-)
-from ansible_collections.burst.cluster.plugins.module_utils.processes import (  # noqa: E402
-    group_members,
-)
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the cluster can't import tests
 

@@ -10,14 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ansible
-from jsonschema import Draft202012Validator
-
-REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / "collections"
-sys.path.insert(0, str(COLLECTIONS))
-
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_VALUES,
@@ -30,6 +23,11 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     recheck,
     validate_config,
 )
+from conftest import ansible
+from jsonschema import Draft202012Validator
+
+REPO = Path(__file__).resolve().parents[2]
+COLLECTIONS = REPO / "collections"
 
 BIN = Path(sys.executable).parent
 SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))

@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import tracemalloc
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     SHOWN_CHARS,
     ClusterConfigError,
     load_cluster_file,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 from workflow_files import workflow
 
-WATCHED = ["cluster.yaml", "infra/**", "collections/**", "playbooks/**"]
+WATCHED = ["cluster.yaml", "collections/**", "playbooks/**"]
 
 
 def steps_using(job, action):

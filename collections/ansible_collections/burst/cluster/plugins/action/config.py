@@ -8,6 +8,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
     longest_run_seconds,
 )
+from ansible_collections.burst.cluster.plugins.modules.config import ARGUMENT_SPEC
 
 
 class ActionModule(ActionBase):
@@ -19,12 +20,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(
-            argument_spec={
-                "path": {"type": "path", "required": True},
-                "overrides": {"type": "dict", "default": {}},
-            },
-        )
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
             config = load_cluster_file(args["path"], args["overrides"])
         except ClusterConfigError as exc:

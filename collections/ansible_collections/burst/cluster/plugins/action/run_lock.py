@@ -23,16 +23,13 @@ import tempfile
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.modules.run_lock import (
+    ARGUMENT_SPEC,
+    REQUIRED_IF,
+    REQUIRED_ONE_OF,
+)
 
 from classifier import watchdog
-
-ARGUMENT_SPEC = {
-    "path": {"type": "path"},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "run_id": {"type": "str"},
-    "cluster": {"type": "str"},
-    "config": {"type": "dict"},
-}
 
 
 class LockError(Exception):
@@ -114,8 +111,8 @@ class ActionModule(ActionBase):
         del tmp
         _, args = self.validate_argument_spec(
             argument_spec=ARGUMENT_SPEC,
-            required_one_of=[("path", "config")],
-            required_if=[("state", "present", ("run_id",))],
+            required_one_of=REQUIRED_ONE_OF,
+            required_if=REQUIRED_IF,
         )
         config = args["config"] or {}
         path = args["path"] or os.path.join(stack_outputs.state_dir(config), "run.lock")

@@ -1,6 +1,7 @@
 """Action plugin of burst.cluster.stack: on the controller, check the config with the loader,
-resolve the cluster's state directory and the program's directory, then run the module;
-return the hosts for the inventory and where the Dask dashboard is."""
+resolve the cluster's state directory, then have the cluster's provider bring the stack up or
+down (the module's ``run``, in this process: a provider is found by its name); return the
+hosts for the inventory and where the Dask dashboard is."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
-    PROJECT_DIR,
     ClusterConfigError,
     recheck,
 )
+from ansible_collections.burst.cluster.plugins.modules.stack import ARGUMENT_SPEC, run
 
 display = Display()
 
@@ -24,23 +25,20 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
         try:
-            config = recheck(args.get("config"))
+            config = recheck(self._task.args.get("config"))
         except ClusterConfigError as error:
             result.update(failed=True, msg=str(error), problems=error.problems)
             return result
-        args["state_dir"] = args.get("state_dir") or stack_outputs.state_dir(config)
-        args.setdefault("project_dir", str(PROJECT_DIR))
-        result.update(
-            self._execute_module(
-                module_name="burst.cluster.stack", module_args=args, task_vars=task_vars
-            )
-        )
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args["state_dir"] = args["state_dir"] or stack_outputs.state_dir(config)
+        result.update(run({**args, "config": config}, self._task.check_mode))
         up = args.get("state", "present") == "present" and not self._task.check_mode
         if up and not result.get("failed"):
             outputs = result["outputs"]
-            result["hosts"] = stack_outputs.inventory(outputs, args["state_dir"], sys.executable)
+            result["hosts"] = stack_outputs.inventory(
+                outputs, config, args["state_dir"], sys.executable
+            )
             dashboard = stack_outputs.dask_dashboard(outputs, config["ports"]["dashboard"])
             result["dask_dashboard"] = dashboard
             # Shown as is, never folded by a callback, so that the command can be copied whole.

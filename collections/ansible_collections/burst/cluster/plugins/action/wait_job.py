@@ -6,6 +6,7 @@ import time
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible_collections.burst.cluster.plugins.modules.wait_job import ARGUMENT_SPEC
 
 display = Display()
 # Seconds to wait, after a watched process has exited or the receiver has reported the run
@@ -75,17 +76,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(
-            argument_spec={
-                "progress": {"type": "path", "required": True},
-                "pidfiles": {"type": "dict", "default": {}},
-                "exit_files": {"type": "dict", "default": {}},
-                "timeout": {"type": "float", "required": True},
-                "total_rows": {"type": "int"},
-                "tallied": {"type": "bool", "default": False},
-                "poll": {"type": "float", "default": 1.0},
-            }
-        )
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = task_vars.get("inventory_hostname", "?")
         deadline = time.monotonic() + args["timeout"]
         shown, ended_at, since = None, None, None

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 name: stack_outputs
 short_description: burst cluster hosts from the stack outputs
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 description:
   - Reads C(stack-outputs.json), which C(burst.cluster.stack) writes for every provider,
     and makes a host of each machine with groups C(scheduler) (the initializer),
@@ -24,10 +24,13 @@ description:
     (C(initializer), C(worker) or C(metrics_host)), C(burst_instance_id),
     C(burst_private_ip), C(burst_public_dns) and C(burst_workdir) (its work directory);
     the cluster's, C(burst_cluster) (its name), C(burst_provider) and C(burst_dashboard_url)
-    (C(aws): the CloudWatch dashboard; otherwise the Dask dashboard); and how Ansible
+    (C(aws): the CloudWatch dashboard; otherwise the Dask dashboard); what its provider means
+    for the plays, C(burst_on_controller) (every host is the controller itself),
+    C(burst_machines_torn_down) (the machines go at the end of every run) and
+    C(burst_host_env) (the environment the run's processes need); and how Ansible
     reaches it, below."
-  - Provider C(local) hosts use C(ansible_connection=local) and the controller's Python
-    (C(ansible_python_interpreter)).
+  - Hosts on the controller (provider C(local)) use C(ansible_connection=local) and the
+    controller's Python (C(ansible_python_interpreter)).
   - Other hosts are reached over SSH (C(ansible_pipelining)) at their public DNS name (else
     private IP; C(ansible_host)) with the outputs' user and key (C(ansible_user),
     C(ansible_ssh_private_key_file)); their host keys are accepted on first sight and kept
@@ -49,8 +52,8 @@ options:
       - The cluster file whose hosts to list; relative to the current directory.
       - Set in the inventory file, it wins over the extra variable (Ansible's order for
         plugin options); C(playbooks/inventory/stack.burst.yml) leaves it to the variable.
-      - Defaults to C(cluster.yaml) of the burst checkout this collection is in, as for
-        C(playbooks/site.yml).
+      - Defaults to C(cluster.yaml) in the current directory, which is C(playbooks/site.yml)'s
+        default when Ansible runs from the root of the burst repository.
     type: path
     vars:
       - name: cluster_file
@@ -85,7 +88,6 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible.utils.display import Display
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
-    PROJECT_DIR,
     ClusterConfigError,
     load_cluster_file,
 )
@@ -102,7 +104,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)  # options, with cluster_file from the extra vars
-        cluster_file = self.get_option("cluster_file") or str(PROJECT_DIR / "cluster.yaml")
+        cluster_file = self.get_option("cluster_file") or "cluster.yaml"
         try:
             config = load_cluster_file(cluster_file)
         except ClusterConfigError as error:
@@ -118,7 +120,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             return
         for group in ("cluster", "scheduler", "workers", "metrics_host"):
             self.inventory.add_group(group)
-        for host in stack_outputs.inventory(outputs, state_dir, sys.executable):
+        for host in stack_outputs.inventory(outputs, config, state_dir, sys.executable):
             name, hostvars = host["name"], host["vars"]
             for group in host["groups"]:
                 self.inventory.add_host(name, group=group)

@@ -1,4 +1,5 @@
-"""The one loader of burst cluster files (cluster.yaml), checked against schema/cluster.schema.json.
+"""The one loader of burst cluster files (cluster.yaml), checked against the collection's
+schema/cluster.schema.json.
 
 Every mistake in the file comes back as one ClusterConfigError listing all problems, each as
 ``<field path>: <value> — <what is allowed>``, the value cut to SHOWN_CHARS characters.
@@ -10,17 +11,17 @@ from __future__ import annotations
 
 import copy
 import functools
-import ipaddress
 import json
 import os
 from collections.abc import Hashable
 from pathlib import Path
 
 import yaml
+from ansible_collections.burst.cluster.plugins.module_utils import providers
 from jsonschema import Draft202012Validator
 
-PROJECT_DIR = Path(__file__).resolve().parents[6]
-SCHEMA_PATH = PROJECT_DIR / "schema" / "cluster.schema.json"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
+SCHEMA_PATH = SCHEMA_DIR / "cluster.schema.json"
 DERIVED_KEYS = ("cluster_file", "base_dir")
 SETUP_SECONDS = 600  # what an aws machine may spend booting and installing before the job
 TEARDOWN_SECONDS = 600  # what collecting the results and destroying the stack may take
@@ -333,9 +334,10 @@ def _cross_field_problems(config, base_dir) -> list[str]:
             else:
                 first_use[port] = field
     provider = config.get("provider")
-    if provider in ("static", "aws") and provider not in config:
-        article = "an" if provider[0] in "aeiou" else "a"
-        problems.append(f"provider: {provider!r} needs {article} {provider!r} section")
+    section = providers.get(provider).SECTION if provider in providers.names() else None
+    if section and section not in config:
+        article = "an" if section[0] in "aeiou" else "a"
+        problems.append(f"provider: {provider!r} needs {article} {section!r} section")
     job = config.get("job")
     limit = job.get("max_rejects") if isinstance(job, dict) else None
     if isinstance(limit, float) and limit >= 1 and not limit.is_integer():
@@ -354,21 +356,9 @@ def _cross_field_problems(config, base_dir) -> list[str]:
     results = config.get("results")
     if isinstance(results, dict) and isinstance(results.get("dir"), str) and results["dir"]:
         results["dir"] = _resolve(base_dir, results["dir"])
-    if provider == "aws" and isinstance(config.get("aws"), dict):
-        problems += _aws_problems(config["aws"], config.get("job"), base_dir)
-    if provider == "static" and isinstance(config.get("static"), dict):
-        problems += _static_problems(config["static"], config.get("size"), base_dir)
+    if provider in providers.names() and (not section or isinstance(config.get(section), dict)):
+        problems += providers.get(provider).problems(config, base_dir)
     return problems
-
-
-def _static_problems(static, size, base_dir) -> list[str]:
-    problems = []
-    hosts = static.get("hosts")
-    if isinstance(hosts, list) and hosts and type(size) is int and len(hosts) < size:
-        problems.append(
-            f"static.hosts: {len(hosts)} host(s) — must list at least size ({size}) machines"
-        )
-    return problems + _existing_file(static, "ssh_key", "static", base_dir)
 
 
 def _existing_file(section: dict, key: str, name: str, base_dir) -> list[str]:
@@ -383,34 +373,6 @@ def _existing_file(section: dict, key: str, name: str, base_dir) -> list[str]:
         f"{name}.{key}: {_show(given)} — must name an existing file"
         f" (looked for {cut(section[key])})"
     ]
-
-
-def _aws_problems(aws, job, base_dir) -> list[str]:
-    problems = []
-    cidr = aws.get("ssh_cidr")
-    if isinstance(cidr, str) and "/" in cidr:
-        try:
-            network = ipaddress.ip_network(cidr)
-        except ValueError as error:
-            reason = cut(str(error))
-            problems.append(f"aws.ssh_cidr: {_show(cidr)} — must be a CIDR block ({reason})")
-        else:
-            if network.prefixlen == 0:
-                problems.append(
-                    f"aws.ssh_cidr: {_show(cidr)} — must not be open to the world;"
-                    " give your own address, e.g. '203.0.113.7/32'"
-                )
-    lifetime = aws.get("max_lifetime")
-    timeout = job.get("timeout") if isinstance(job, dict) else None
-    if type(lifetime) is int and type(timeout) is int and lifetime < timeout + SETUP_SECONDS:
-        problems.append(
-            f"aws.max_lifetime: {lifetime} — must be at least job.timeout ({timeout} s)"
-            f" + {SETUP_SECONDS} s for boot and install, or the machines end before the job may"
-        )
-    state = aws.get("state")
-    if isinstance(state, str) and state.startswith("file://") and len(state) > len("file://"):
-        aws["state"] = "file://" + _resolve(base_dir, state[len("file://") :])
-    return problems
 
 
 def _resolve(base_dir, path) -> str:

@@ -1,4 +1,5 @@
-"""Drive the Pulumi program in infra/ through the Automation API (pulumi.automation).
+"""Drive burst's Pulumi program (cluster_resources.declare) through the Automation API
+(pulumi.automation), as an inline program that runs in this process.
 
 The Pulumi CLI does the work; this module checks that it and AWS credentials are there
 before anything starts, keeps the per-cluster SSH key, streams the engine's output to a
@@ -12,7 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
-PUBLIC_KEY_CONFIG = "burst:sshPublicKey"
+PROJECT = "burst"
 INSTALL_CLI = (
     "the Pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/,"
     " e.g. `curl -fsSL https://get.pulumi.com | sh`) and run again"
@@ -72,12 +73,11 @@ def ensure_ssh_key(state_dir: str, cluster: str) -> str:
 
 
 def workspace_env(config: dict) -> dict[str, str]:
-    """What the Pulumi CLI and the program in infra/ read from the environment."""
+    """What the Pulumi CLI reads from the environment."""
     state = config["aws"]["state"]
     if state.startswith("file://"):
         os.makedirs(state[len("file://") :], exist_ok=True)
     return {
-        "BURST_CLUSTER_FILE": config["cluster_file"],
         "PULUMI_BACKEND_URL": state,
         # burst keeps no secrets in stack config; an empty passphrase is Pulumi's documented
         # way to use the passphrase provider without a prompt.
@@ -128,12 +128,26 @@ def counts(changes) -> dict[str, int]:
     return {getattr(op, "value", op): n for op, n in (changes or {}).items() if n}
 
 
-class ClusterStack:
-    """The cluster's stack: the program in ``infra_dir``, named after the cluster."""
+def program(config: dict, public_key: str):
+    """The Pulumi program of ``config``'s cluster: its resources, their outputs exported."""
 
-    def __init__(self, config: dict, state_dir: str, infra_dir: str):
-        self.config, self.state_dir, self.infra_dir = config, state_dir, infra_dir
+    def declare_and_export():
+        import pulumi
+        from ansible_collections.burst.cluster.plugins.module_utils import cluster_resources
+
+        for name, value in cluster_resources.declare(config, public_key).items():
+            pulumi.export(name, value)
+
+    return declare_and_export
+
+
+class ClusterStack:
+    """The cluster's stack, named after the cluster; Pulumi's files in ``<state_dir>/pulumi``."""
+
+    def __init__(self, config: dict, state_dir: str):
+        self.config, self.state_dir = config, state_dir
         self.name = config["name"]
+        self.work_dir = os.path.join(state_dir, "pulumi")
         self.log_path = os.path.join(state_dir, "logs", "pulumi.log")
 
     def _open(self, create: bool):
@@ -154,18 +168,22 @@ class ClusterStack:
             ) from None
 
     def _open_stack(self, auto, create: bool):
+        os.makedirs(self.work_dir, exist_ok=True)
         options = auto.LocalWorkspaceOptions(
-            work_dir=self.infra_dir, env_vars=workspace_env(self.config)
+            work_dir=self.work_dir, env_vars=workspace_env(self.config)
         )
         if create:
-            stack = auto.create_or_select_stack(
-                stack_name=self.name, work_dir=self.infra_dir, opts=options
-            )
             public_key = ensure_ssh_key(self.state_dir, self.name)
-            stack.set_config(PUBLIC_KEY_CONFIG, auto.ConfigValue(value=public_key))
-            return stack
+            return auto.create_or_select_stack(
+                stack_name=self.name,
+                project_name=PROJECT,
+                program=program(self.config, public_key),
+                opts=options,
+            )
         try:
-            return auto.select_stack(stack_name=self.name, work_dir=self.infra_dir, opts=options)
+            return auto.select_stack(
+                stack_name=self.name, project_name=PROJECT, program=lambda: None, opts=options
+            )
         except auto.StackNotFoundError:
             return None
 

@@ -1,5 +1,5 @@
 """The Markdown burst writes for people: the plan of a change (the pull-request comment) and
-the summary of a run (the job summary), with what the machines cost by infra/aws_prices.json."""
+the summary of a run (the job summary), with what the machines cost by schema/aws_prices.json."""
 
 from __future__ import annotations
 
@@ -10,19 +10,17 @@ import math
 import os
 import time
 
+from ansible_collections.burst.cluster.plugins.module_utils import providers
 from ansible_collections.burst.cluster.plugins.module_utils import run_charts
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     DERIVED_KEYS,
-    PROJECT_DIR,
+    SCHEMA_DIR,
     SETUP_SECONDS,
     TEARDOWN_SECONDS,
     cut,
-    longest_run_seconds,
 )
-from ansible_collections.burst.cluster.plugins.module_utils.stack_outputs import host_plan
 
-PRICES_PATH = PROJECT_DIR / "infra" / "aws_prices.json"
-HOURLY_RUNS_PER_MONTH = 30 * 24
+PRICES_PATH = SCHEMA_DIR / "aws_prices.json"
 PREVIEW_OPERATIONS = (("create", "to add"), ("update", "to change"), ("delete", "to remove"))
 REPLACE_OPERATIONS = ("replace", "create-replacement", "delete-replaced")
 
@@ -35,29 +33,7 @@ def load_prices(path=PRICES_PATH) -> dict:
 
 def run_cost(config: dict, prices: dict) -> dict | None:
     """What a run's machines cost at most, in USD; None when burst pays for no machine."""
-    if config["provider"] != "aws":
-        return None
-    aws = config["aws"]
-    machines = len(host_plan(config))
-    price = prices["regions"].get(aws["region"], {}).get(aws["instance_type"])
-    spot = aws["spot"]
-    if price is not None and isinstance(spot, dict):
-        price = min(price, spot["max_price"])
-    cost = {
-        "machines": machines,
-        "instance_type": aws["instance_type"],
-        "region": aws["region"],
-        "price": price,
-        "spot": bool(spot),
-        "run_hours": longest_run_seconds(config) / 3600,
-        "date": prices["date"],
-    }
-    if price is not None:
-        per_run = machines * price * cost["run_hours"]
-        cost["per_hour"] = round(machines * price, 4)
-        cost["per_run"] = round(per_run, 2)
-        cost["per_month_hourly"] = round(per_run * HOURLY_RUNS_PER_MONTH, 2)
-    return cost
+    return providers.get(config["provider"]).run_cost(config, prices)
 
 
 NOT_COMPARED = object()  # no earlier version of the file to compare with
@@ -176,19 +152,16 @@ def run_started(run_id: str) -> float | None:
 
 
 def _describe(config: dict) -> dict:
-    source, job, aws = config["source"], config["job"], config.get("aws", {})
+    source, job = config["source"], config["job"]
     where = {
         "synthetic": lambda: f"{source.get('rows')} rows, seed {source.get('seed')}",
         "file": lambda: os.path.relpath(source["path"], config["base_dir"]),
         "s3": lambda: source["url"],
     }
-    machine = {"local": "this machine", "static": "static hosts"}
     return {
         "provider": config["provider"],
         "size": f"{config['size']} machine(s) × {config['workers_per_host']} worker(s)",
-        "instance type": machine.get(
-            config["provider"], f"{aws.get('instance_type')} in {aws.get('region')}"
-        ),
+        "instance type": providers.get(config["provider"]).machines(config),
         "source": f"{source['kind']} ({where[source['kind']]()})",
         "job": f"{job['classifier']} (slowness {job['slowness']}, timeout {job['timeout']} s)",
     }
@@ -216,7 +189,7 @@ def _changed_sections(base: dict, new: dict) -> list[str]:
 
 
 def _resources(config: dict, changes) -> str:
-    if config["provider"] != "aws":
+    if not providers.get(config["provider"]).CLOUD:
         return f"**Resources:** none; provider `{config['provider']}` makes no cloud resource."
     if changes is None:
         return "**Resources:** unknown; the preview did not run."
@@ -233,7 +206,7 @@ def _resources(config: dict, changes) -> str:
 
 def _cost_line(cost: dict | None, prices: dict, provider: str) -> str:
     if cost is None:
-        where = "this machine" if provider == "local" else "machines you have"
+        where = providers.get(provider).RUNS_ON
         return f"**Cost:** $0; provider `{provider}` runs on {where}, with no cloud machine."
     if cost["price"] is None:
         return (

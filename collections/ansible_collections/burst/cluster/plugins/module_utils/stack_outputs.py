@@ -1,6 +1,6 @@
 """The stack outputs contract: what every provider writes and the inventory plugin reads.
 
-    {"cluster": NAME, "provider": "local" | "static" | "aws",
+    {"cluster": NAME, "provider": one of providers.names(),
      "ssh_user": str | None, "ssh_key": str | None,
      "dashboard_url": str | None, "alarm_topic": str | None,
      "hosts": [{"name", "role", "instance_id", "private_ip", "public_dns", "workdir"}, ...]}
@@ -11,11 +11,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import shutil
 
-PROVIDERS = ("local", "static", "aws")
+from ansible_collections.burst.cluster.plugins.module_utils import providers
+
 ROLES = ("initializer", "worker", "metrics_host")
 HOST_KEYS = ("name", "role", "instance_id", "private_ip", "public_dns", "workdir")
 TOP_KEYS = ("cluster", "provider", "ssh_user", "ssh_key", "dashboard_url", "alarm_topic", "hosts")
@@ -58,9 +61,10 @@ def check(outputs) -> dict:
     missing = [key for key in TOP_KEYS if key not in outputs]
     if missing:
         raise ValueError(f"stack outputs lack {', '.join(missing)}")
-    if outputs["provider"] not in PROVIDERS:
+    if outputs["provider"] not in providers.names():
         raise ValueError(
-            f"stack outputs: provider {outputs['provider']!r} is not one of {', '.join(PROVIDERS)}"
+            f"stack outputs: provider {outputs['provider']!r} is not one of"
+            f" {', '.join(providers.names())}"
         )
     hosts = outputs["hosts"]
     if not isinstance(hosts, list):
@@ -93,14 +97,19 @@ def read(path: str) -> dict | None:
         return None
 
 
-def inventory(outputs: dict, directory: str, python: str) -> list[dict]:
+def inventory(outputs: dict, config: dict, directory: str, python: str) -> list[dict]:
     """Every machine of ``outputs`` as the inventory has it: ``name``, ``groups`` and ``vars``
-    (its outputs as ``burst_<key>``, the cluster's, and how Ansible reaches it). ``directory``
-    is the cluster's state directory; ``python`` the controller's Python."""
+    (its outputs as ``burst_<key>``, the cluster's, what its provider means for the plays, and
+    how Ansible reaches it). ``config`` is the cluster's, ``directory`` its state directory;
+    ``python`` the controller's Python."""
+    provider = providers.get(outputs["provider"])
     cluster = {
         "burst_cluster": outputs["cluster"],
         "burst_provider": outputs["provider"],
         "burst_dashboard_url": outputs.get("dashboard_url"),
+        "burst_on_controller": provider.ON_CONTROLLER,
+        "burst_machines_torn_down": provider.TORN_DOWN,
+        "burst_host_env": provider.env(config),
     }
     # Machines are new each run: trust a host key on first sight, in the state dir only.
     known_hosts = (
@@ -109,7 +118,7 @@ def inventory(outputs: dict, directory: str, python: str) -> list[dict]:
     hosts = []
     for host in outputs["hosts"]:
         hostvars = {f"burst_{key}": value for key, value in host.items() if key != "name"}
-        if outputs["provider"] == "local":
+        if provider.ON_CONTROLLER:
             hostvars.update(ansible_connection="local", ansible_python_interpreter=python)
         else:
             hostvars.update(
@@ -132,7 +141,7 @@ def dask_dashboard(outputs: dict, port: int) -> dict:
     one, the SSH tunnel that reaches it (``tunnel``): it listens on the initializer's private
     address only."""
     initializer = outputs["hosts"][0]
-    if outputs["provider"] == "local":
+    if providers.get(outputs["provider"]).ON_CONTROLLER:
         return {"url": f"http://{initializer['private_ip']}:{port}/status", "tunnel": None}
     ssh = ["ssh"] + (["-i", outputs["ssh_key"]] if outputs.get("ssh_key") else [])
     user = f"{outputs['ssh_user']}@" if outputs.get("ssh_user") else ""
@@ -150,39 +159,6 @@ def write(path: str, outputs: dict) -> None:
     os.replace(partial, path)
 
 
-def static(config: dict) -> dict:
-    """The outputs of provider ``static``: the listed machines, in the order they are listed.
-
-    When no machine is left for the metrics host, the initializer is it too: one machine
-    under two host names, each with its own work directory.
-    """
-    name, settings, size = config["name"], config["static"], config["size"]
-    addresses = settings["hosts"][: size + 1]
-    addresses += addresses[:1] * (size + 1 - len(addresses))
-    hosts = [
-        {
-            "name": host,
-            "role": role,
-            "instance_id": f"static-{index}",
-            "private_ip": address,
-            "public_dns": address,
-            "workdir": f"{settings['workdir'].rstrip('/')}/{name}/{host}",
-        }
-        for index, ((host, role), address) in enumerate(
-            zip(host_plan(config), addresses, strict=True)
-        )
-    ]
-    return {
-        "cluster": name,
-        "provider": "static",
-        "ssh_user": settings["user"],
-        "ssh_key": settings["ssh_key"],
-        "dashboard_url": f"http://{addresses[0]}:{config['ports']['dashboard']}/status",
-        "alarm_topic": None,
-        "hosts": hosts,
-    }
-
-
 def host_plan(config: dict) -> list[tuple[str, str]]:
     """(name, role) of every machine of the cluster, in contract order, for every provider."""
     name = config["name"]
@@ -191,28 +167,23 @@ def host_plan(config: dict) -> list[tuple[str, str]]:
     return plan + [(f"{name}-metrics", "metrics_host")]
 
 
-def local(config: dict, directory: str) -> dict:
-    """The outputs of provider ``local``: every host is this machine."""
-    name = config["name"]
-    hosts = []
-    for index, (host, role) in enumerate(host_plan(config)):
-        hosts.append(
-            {
-                "name": host,
-                "role": role,
-                "instance_id": f"local-{index}",
-                "private_ip": "127.0.0.1",
-                "public_dns": "localhost",
-                "workdir": os.path.join(directory, "hosts", host),
-            }
-        )
-    dashboard = f"http://127.0.0.1:{config['ports']['dashboard']}/status"
-    return {
-        "cluster": name,
-        "provider": "local",
-        "ssh_user": None,
-        "ssh_key": None,
-        "dashboard_url": dashboard,
-        "alarm_topic": None,
-        "hosts": hosts,
-    }
+def existing(outputs: dict, directory: str, state: str, check_mode: bool, remove_workdirs: bool):
+    """The stack of machines that exist (providers local and static): only ``outputs`` are
+    made (``present``) or removed (``absent``), with the hosts' work directories if
+    ``remove_workdirs``; the stack module's result."""
+    path = outputs_path(directory)
+    current = read(path)
+    if state == "absent":
+        if current and not check_mode:
+            for host in current["hosts"] if remove_workdirs else []:
+                shutil.rmtree(host["workdir"], ignore_errors=True)
+            with contextlib.suppress(OSError):  # not empty: left alone
+                os.rmdir(os.path.join(directory, "hosts"))
+            for leftover in (path, known_hosts_path(directory)):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+        return {"changed": current is not None, "outputs": current or {}, "outputs_file": path}
+    changed = current != outputs
+    if changed and not check_mode:
+        write(path, outputs)
+    return {"changed": changed, "outputs": outputs, "outputs_file": path}

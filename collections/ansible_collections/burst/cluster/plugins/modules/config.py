@@ -8,7 +8,7 @@ module: config
 short_description: Load and validate a burst cluster file
 description:
   - Reads a burst cluster file (C(cluster.yaml)), checks it against the collection's JSON Schema
-    (C(schema/cluster.schema.json) at the root of the burst repository) and returns it
+    (C(schema/cluster.schema.json) of this collection) and returns it
     normalised, with every default filled in and every relative path made absolute.
   - Relative paths inside the file (O(path) of a C(file) source, C(results.dir)) are relative to
     the directory of the cluster file.
@@ -20,7 +20,7 @@ description:
     and integers of at most 100 characters.
   - Runs on the controller only (it is an action plugin); it never connects to the target host.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   path:
     description:
@@ -34,6 +34,8 @@ options:
         smaller run. They are checked like the file; a problem names them in its message."
     type: dict
     default: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   action:
     support: full
@@ -111,12 +113,14 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+ARGUMENT_SPEC = {
+    "path": {"type": "path", "required": True},
+    "overrides": {"type": "dict", "default": {}},
+}
+
 
 def main():
-    module = AnsibleModule(
-        argument_spec={"path": {"type": "path", "required": True}},
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     module.fail_json(
         msg="burst.cluster.config runs on the controller through its action plugin;"
         " it was reached as a module, so the action plugin was bypassed"

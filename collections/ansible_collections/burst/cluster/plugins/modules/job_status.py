@@ -11,7 +11,7 @@ description:
     state, error) and checks that the run's processes on this host are alive.
   - C(burst.cluster.wait_job) calls it until the run ends.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   progress:
     description: The receiver's C(progress.json).
@@ -41,11 +41,15 @@ options:
         or one exited with an error.
     type: float
     default: 0
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -16,7 +16,7 @@ description:
     it open), as C(psutil.net_connections) does; without root a process of another user is
     not named. It needs no package on the host.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   address:
     description: The address the run's processes listen on.
@@ -26,12 +26,16 @@ options:
     description: The ports, by the name messages give them (C(ports.scheduler)).
     type: dict
     required: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: The check changes nothing; it runs in check mode too.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - Linux only (C(/proc)).
 """

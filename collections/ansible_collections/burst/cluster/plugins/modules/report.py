@@ -10,7 +10,7 @@ description:
   - "O(kind=plan): what a change of the cluster file would do, for a pull-request comment:
     the size, instance type, source and job before and after, the resources the Pulumi preview
     counts, and what a run costs at the hourly price of the instance type in the price table
-    C(infra/aws_prices.json) (dated, per region)."
+    C(schema/aws_prices.json) of this collection (dated, per region)."
   - An invalid cluster file gives a plan that quotes the loader's message.
   - "O(kind=run): the summary of one run: the cluster, the rows in, out and rejected from the
     manifest, the job's time, where the results are, the cost and what failed, with Mermaid
@@ -25,7 +25,7 @@ description:
   - A report that cannot be written gives a warning, never a failure, so that it never hides
     why a run failed. A report is written whole or not at all (never an empty file).
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   kind:
     description: Which report to write.
@@ -85,6 +85,8 @@ options:
     type: list
     elements: dict
     default: []
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   action:
     support: full

@@ -24,7 +24,7 @@ description:
     lock is written to a temporary file renamed into place, so two runs starting together never
     both get it and the file is never seen half written."
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   path:
     description:
@@ -50,6 +50,8 @@ options:
       - The cluster's name, for messages. Defaults to the name in O(config), else to the name
         of the lock file without its extension.
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   action:
     support: full
@@ -129,9 +131,24 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+ARGUMENT_SPEC = {
+    "path": {"type": "path"},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "run_id": {"type": "str"},
+    "cluster": {"type": "str"},
+    "config": {"type": "dict"},
+}
+REQUIRED_ONE_OF = [("path", "config")]
+REQUIRED_IF = [("state", "present", ("run_id",))]
+
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        required_one_of=REQUIRED_ONE_OF,
+        required_if=REQUIRED_IF,
+        supports_check_mode=True,
+    )
     module.fail_json(msg="burst.cluster.run_lock runs through its action plugin on the controller")
 
 

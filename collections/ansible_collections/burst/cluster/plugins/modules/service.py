@@ -15,7 +15,7 @@ description:
   - With I(ready_port) the start waits until the port accepts connections, and fails with
     the end of the log if the process exits first.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   name:
     description: What the process is, for messages (C(scheduler), C(worker-0), ...).
@@ -71,11 +71,15 @@ options:
     description: Seconds between SIGTERM and SIGKILL.
     type: float
     default: 10
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

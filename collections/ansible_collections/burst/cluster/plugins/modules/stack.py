@@ -11,6 +11,8 @@ description:
     stack outputs (one entry per host with name, role, instance id, private IP, public DNS
     and work directory) to C(stack-outputs.json) in the cluster's state directory, where the
     C(burst.cluster.stack_outputs) inventory plugin reads them, whatever the provider.
+  - The cluster's provider does the work, on the controller, in the module of that name in
+    C(plugins/module_utils/providers/) of this collection. Those of burst follow.
   - For provider C(local) every host is this machine and nothing is provisioned;
     C(state=absent) removes the outputs and the hosts' work directories, which are in the
     cluster's state directory.
@@ -19,8 +21,9 @@ description:
     next, if listed, is the metrics host, else the initializer is the metrics host too,
     under a second host name with its own work directory. C(state=absent) removes the
     outputs and the saved host keys.
-  - For provider C(aws) it drives the Pulumi program in C(infra/) through Pulumi's
-    Automation API in the stack named after the cluster, in the backend C(aws.state).
+  - For provider C(aws) it drives burst's Pulumi program (an inline program, in this
+    collection) through Pulumi's Automation API in the stack named after the cluster, in the
+    backend C(aws.state); Pulumi's own files are in C(pulumi/) in the state directory.
     C(state=present) runs C(pulumi up), check mode runs C(pulumi preview) and returns the
     change summary, C(state=absent) runs C(pulumi destroy) and removes the stack (unless
     C(aws.keep_stack) is set). The engine's output is appended to C(logs/pulumi.log) in the
@@ -31,7 +34,7 @@ description:
     the Pulumi CLI and AWS credentials are there, and fails with what to install or set
     before Pulumi runs.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 requirements:
   - For provider C(aws) the Pulumi CLI on PATH, the C(pulumi) and C(pulumi-aws) Python
     packages, and AWS credentials.
@@ -45,6 +48,12 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  force:
+    description:
+      - With O(state=absent), remove a stack that the cluster file says to keep
+        (C(aws.keep_stack)), as C(playbooks/down.yml) does.
+    type: bool
+    default: false
   state_dir:
     description:
       - The cluster's state directory, where the controller keeps its stack outputs, hosts'
@@ -52,11 +61,8 @@ options:
       - Defaults to C(.burst/<name>) beside the cluster file, or C($BURST_STATE_DIR/<name>)
         when that is set; nothing of another cluster is in it.
     type: path
-  project_dir:
-    description:
-      - The burst checkout whose C(infra/) holds the Pulumi program; needed by C(aws).
-      - The action plugin sets it to the checkout this collection is in.
-    type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -64,6 +70,8 @@ attributes:
       it is missing, as Pulumi needs one to preview; no resource is made.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -116,101 +124,31 @@ dask_dashboard:
   sample: {"url": "http://127.0.0.1:8787/status", "tunnel": null}
 """
 
-import contextlib
-import os
-import shutil
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.burst.cluster.plugins.module_utils import pulumi_stack, stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils import providers, stack_outputs
+
+ARGUMENT_SPEC = {
+    "config": {"type": "dict", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "state_dir": {"type": "path"},
+    "force": {"type": "bool", "default": False},
+}
+
+
+def run(params: dict, check_mode: bool) -> dict:
+    """The module's result for ``params``: the provider of the config does the work."""
+    config = params["config"]
+    directory = params["state_dir"] or stack_outputs.state_dir(config)
+    provider = providers.get(config["provider"])
+    return provider.stack(config, directory, params["state"], check_mode, params["force"])
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "config": {"type": "dict", "required": True},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "state_dir": {"type": "path"},
-            "project_dir": {"type": "path"},
-        },
-        supports_check_mode=True,
-    )
-    config = module.params["config"]
-    directory = module.params["state_dir"] or stack_outputs.state_dir(config)
-    path = stack_outputs.outputs_path(directory)
-    provider = config["provider"]
-    if provider == "aws":
-        aws(module, config, directory, path)
-    existing(module, config, directory, path)
-
-
-def existing(module, config, directory, path):
-    """Providers local and static: the machines exist; only the outputs are made."""
-    current = stack_outputs.read(path)
-    local = config["provider"] == "local"
-    if module.params["state"] == "absent":
-        if current and not module.check_mode:
-            for host in current["hosts"] if local else []:
-                shutil.rmtree(host["workdir"], ignore_errors=True)
-            with contextlib.suppress(OSError):  # not empty: left alone
-                os.rmdir(os.path.join(directory, "hosts"))
-            for leftover in (path, stack_outputs.known_hosts_path(directory)):
-                if os.path.exists(leftover):
-                    os.remove(leftover)
-        module.exit_json(changed=current is not None, outputs=current or {}, outputs_file=path)
-    wanted = stack_outputs.local(config, directory) if local else stack_outputs.static(config)
-    changed = current != wanted
-    if changed and not module.check_mode:
-        stack_outputs.write(path, wanted)
-    module.exit_json(changed=changed, outputs=wanted, outputs_file=path)
-
-
-def aws(module, config, directory, path):
-    current = stack_outputs.read(path)
-    infra_dir = os.path.join(module.params["project_dir"] or ".", "infra")
-    cluster_stack = pulumi_stack.ClusterStack(config, directory, infra_dir)
-    result = {"outputs_file": path, "engine_log": cluster_stack.log_path}
-    absent = module.params["state"] == "absent"
-    if absent and config["aws"]["keep_stack"]:
-        module.exit_json(
-            changed=False, outputs=current or {}, msg="aws.keep_stack is set: stack kept", **result
-        )
-    try:
-        if config.get("cluster_file") is None:
-            raise pulumi_stack.StackError("config: the program in infra/ needs the cluster file")
-        pulumi_stack.preflight(config["aws"]["region"])
-        if absent and module.check_mode:
-            module.exit_json(changed=current is not None, outputs=current or {}, **result)
-        if absent:
-            changes = cluster_stack.destroy()
-            for leftover in (path, stack_outputs.known_hosts_path(directory)):
-                if os.path.exists(leftover):
-                    os.remove(leftover)
-            module.exit_json(
-                changed=changes is not None, outputs=current or {}, changes=changes or {}, **result
-            )
-        if module.check_mode:
-            changes = cluster_stack.preview()
-            planned = {
-                "cluster": config["name"],
-                "provider": "aws",
-                "hosts": [{"name": n, "role": r} for n, r in stack_outputs.host_plan(config)],
-            }
-            module.exit_json(
-                changed=any(op != "same" for op in changes),
-                outputs=current or planned,
-                changes=changes,
-                **result,
-            )
-        outputs, changes = cluster_stack.up()
-    except pulumi_stack.StackError as error:
-        module.fail_json(msg=str(error), **result)
-    try:
-        stack_outputs.write(path, outputs)
-    except ValueError as error:
-        module.fail_json(msg=f"the program in infra/ broke the outputs contract: {error}", **result)
-    module.exit_json(
-        changed=any(op != "same" for op in changes), outputs=outputs, changes=changes, **result
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = run(module.params, module.check_mode)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ description:
   - The classifier runs in a process of its own, in an empty working directory, stopped
     after O(timeout) seconds.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   config:
     description: The cluster file as M(burst.cluster.config) returns it.
@@ -35,12 +35,16 @@ options:
     description: Seconds the import and the call may take before the check fails.
     type: float
     default: 60
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: It changes nothing, so it runs in check mode too.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

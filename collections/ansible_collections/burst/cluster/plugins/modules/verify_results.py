@@ -9,25 +9,29 @@ module: verify_results
 short_description: Check a run's collected results against its manifest
 description:
   - "Reads C(manifest.json) in O(path) and checks every file beside it against it:
-    C(results.csv) has the manifest's SHA-256 and its header plus RV(manifest.rows_out)
-    records; C(rejects.csv) has a header plus RV(manifest.rows_rejected) records (or is
+    C(results.csv) has the manifest's SHA-256 and its header plus the manifest's C(rows_out)
+    records; C(rejects.csv) has a header plus C(rows_rejected) records (or is
     absent when none were rejected); C(results.tgz) reads to its end and holds
     C(results.csv) whole."
   - Fails, naming the file and what is wrong, when any check fails or a file cannot be
     read, so that a run whose collection was cut short (a full disk) never reports success.
   - Records are counted outside quoted fields, so a quoted line break is one record.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   path:
     description: The run's output directory on this host, with the collected files.
     type: path
     required: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -19,7 +19,7 @@ description:
     peer, so the wait gives the receiver a moment to say why."
   - This is an action plugin; it runs on the controller and calls C(job_status) on the host.
 version_added: 0.1.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   progress:
     description: The receiver's C(progress.json) on the host.
@@ -59,13 +59,18 @@ options:
         noticed within 0.1 s.
     type: float
     default: 1.0
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   action:
     support: full
+    description: Runs on the controller as an action plugin, which polls the host.
   check_mode:
     support: none
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -90,9 +95,19 @@ progress:
 
 from ansible.module_utils.basic import AnsibleModule
 
+ARGUMENT_SPEC = {
+    "progress": {"type": "path", "required": True},
+    "pidfiles": {"type": "dict", "default": {}},
+    "exit_files": {"type": "dict", "default": {}},
+    "timeout": {"type": "float", "required": True},
+    "total_rows": {"type": "int"},
+    "tallied": {"type": "bool", "default": False},
+    "poll": {"type": "float", "default": 1.0},
+}
+
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC)
     module.fail_json(msg="burst.cluster.wait_job runs through its action plugin on the controller")
 
 

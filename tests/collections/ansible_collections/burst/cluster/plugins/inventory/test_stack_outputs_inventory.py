@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.burst.cluster.plugins.module_utils import providers, stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    load_cluster_file,
+)
 from conftest import ansible
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
-    load_cluster_file,
-)
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +77,7 @@ def bring_up(path: Path, root: Path | None = None) -> Path:
     config = load_cluster_file(path)
     state_dir = stack_outputs.state_dir(config, root and str(root))
     stack_outputs.write(
-        stack_outputs.outputs_path(state_dir), stack_outputs.local(config, state_dir)
+        stack_outputs.outputs_path(state_dir), providers.get("local").outputs(config, state_dir)
     )
     return Path(state_dir)
 

@@ -6,16 +6,11 @@ import datetime
 import json
 import math
 import re
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import run_report  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import run_report
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    SCHEMA_PATH,
     SETUP_SECONDS,
     SHOWN_CHARS,
     TEARDOWN_SECONDS,
@@ -24,8 +19,8 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     validate_config,
 )
 
-PRICES = json.loads((REPO / "infra" / "aws_prices.json").read_text(encoding="utf-8"))
-SCHEMA = json.loads((REPO / "schema" / "cluster.schema.json").read_text(encoding="utf-8"))
+PRICES = json.loads(run_report.PRICES_PATH.read_text(encoding="utf-8"))
+SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 CHANGES = {"create": 9, "same": 2, "update": 1, "delete": 0, "replace": 1}
 JOB = "classifier.black_box:classify (slowness 1000, timeout 3600 s)"
 

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import providers, stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     validate_config,
 )
 
@@ -55,7 +49,7 @@ def test_good_outputs_pass():
 
 def test_local_outputs_pass(tmp_path):
     config = validate_config({"name": "loc", "provider": "local", "size": 4}, tmp_path)
-    outputs = stack_outputs.local(config, str(tmp_path))
+    outputs = providers.get("local").outputs(config, str(tmp_path))
     assert stack_outputs.check(outputs) is outputs
     assert [h["role"] for h in outputs["hosts"]].count("worker") == 3
 
@@ -202,7 +196,7 @@ def test_the_dask_dashboard_of_a_local_run_is_opened_directly(tmp_path):
     config = validate_config(
         {"name": "loc", "provider": "local", "ports": {"dashboard": 9787}}, tmp_path
     )
-    outputs = stack_outputs.local(config, str(tmp_path))
+    outputs = providers.get("local").outputs(config, str(tmp_path))
     assert stack_outputs.dask_dashboard(outputs, 9787) == {
         "url": "http://127.0.0.1:9787/status",
         "tunnel": None,
@@ -237,7 +231,7 @@ def test_the_dask_dashboard_of_remote_machines_is_reached_through_an_ssh_tunnel(
 def test_the_inventory_gives_every_host_its_groups_and_how_to_reach_it(tmp_path):
     outputs = good()
     outputs["ssh_key"] = "/keys/id"
-    hosts = stack_outputs.inventory(outputs, str(tmp_path), "/usr/bin/python3")
+    hosts = stack_outputs.inventory(outputs, {}, str(tmp_path), "/usr/bin/python3")
     assert [(h["name"], h["groups"]) for h in hosts] == [
         ("init", ["cluster", "scheduler", "workers"]),
         ("w1", ["cluster", "workers"]),
@@ -250,3 +244,16 @@ def test_the_inventory_gives_every_host_its_groups_and_how_to_reach_it(tmp_path)
     assert f"UserKnownHostsFile={tmp_path}/known_hosts" in first["ansible_ssh_common_args"]
     assert first["burst_cluster"] == "contract" and first["burst_role"] == "initializer"
     assert "ansible_connection" not in first
+    assert first["burst_on_controller"] is False and first["burst_machines_torn_down"] is False
+    assert first["burst_host_env"] == {}
+
+
+def test_the_inventory_says_when_the_hosts_are_the_controller(tmp_path):
+    config = validate_config({"name": "loc", "provider": "local"}, tmp_path)
+    outputs = providers.get("local").outputs(config, str(tmp_path))
+    hosts = stack_outputs.inventory(outputs, config, str(tmp_path), "/venv/bin/python")
+    for host in hosts:
+        assert host["vars"]["ansible_connection"] == "local"
+        assert host["vars"]["ansible_python_interpreter"] == "/venv/bin/python"
+        assert host["vars"]["burst_on_controller"] is True
+        assert host["vars"]["burst_host_env"] == {"PYTHONPATH": str(tmp_path)}

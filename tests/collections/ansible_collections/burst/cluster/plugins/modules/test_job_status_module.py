@@ -10,12 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from ansible_collections.burst.cluster.plugins.modules import job_status
 from module_runner import runner
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.modules import job_status  # noqa: E402
 
 
 def state(pid: int) -> str | None:

@@ -9,12 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.burst.cluster.plugins.modules import ports_free
 from module_runner import runner
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.modules import ports_free  # noqa: E402
 
 # Listens on 127.0.0.1 (or argv[2]) at port argv[1], says so, then waits for stdin to close.
 LISTENER = r"""

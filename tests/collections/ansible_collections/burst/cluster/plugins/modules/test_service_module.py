@@ -11,12 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from ansible_collections.burst.cluster.plugins.modules import service
 from module_runner import runner
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.modules import service  # noqa: E402
 
 # A service with a child: it starts a sleeping child (its pid goes to argv[2]), then
 # listens on 127.0.0.1:argv[1] (argv[1] == "0": does not listen) and sleeps.

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from module_runner import runner
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import providers, stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     load_cluster_file,
     validate_config,
 )
-from ansible_collections.burst.cluster.plugins.modules import stack  # noqa: E402
+from ansible_collections.burst.cluster.plugins.modules import stack
+from module_runner import runner
 
 
 @pytest.fixture
@@ -48,7 +43,7 @@ def test_present_writes_the_local_outputs(run, config, state_dir):
     assert result["changed"] is True
     assert result["outputs_file"] == str(outputs_file(state_dir))
     written = json.loads(outputs_file(state_dir).read_text(encoding="utf-8"))
-    expected = stack_outputs.local(config, str(state_dir))
+    expected = providers.get("local").outputs(config, str(state_dir))
     assert written == expected
     assert result["outputs"] == expected
     assert stack_outputs.check(written) is written

@@ -2,7 +2,7 @@
 
 The Pulumi CLI cannot be installed here, so ``pulumi.automation``'s stack functions are
 replaced by a recorder that answers as the Automation API does, with its own result types;
-its ``up`` runs the program in infra/ on Pulumi's mock runtime for the outputs.
+its ``up`` runs the inline program the module gives it on Pulumi's mock runtime for the outputs.
 A ``pulumi`` file on PATH satisfies the module's check for the CLI; it fails if run.
 """
 
@@ -12,26 +12,20 @@ import datetime
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pulumi
 import pytest
-from module_runner import runner
-from pulumi import automation as auto
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path[:0] = [str(REPO / "collections"), str(REPO / "infra"), str(REPO / "tests" / "infra")]
-
-import cluster_resources  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs  # noqa: E402
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     load_cluster_file,
 )
-from ansible_collections.burst.cluster.plugins.modules import stack  # noqa: E402
-from infra_mocks import RecordingMocks, resolve  # noqa: E402
+from ansible_collections.burst.cluster.plugins.modules import stack
+from module_runner import runner
+from pulumi import automation as auto
+from pulumi_mocks import RecordingMocks, resolve
 
-PUBLIC_KEY = "burst:sshPublicKey"
+KEY_PAIR = "aws:ec2/keyPair:KeyPair"
 CLUSTER = """\
 name: cloud
 provider: aws
@@ -59,12 +53,18 @@ def summary(changes):
     )
 
 
-def program_outputs(config, public_key):
-    """What the program in infra/ exports for ``config``, run on Pulumi's mock runtime."""
+def run_program(program, stack_name):
+    """What an inline ``program`` exports, run on Pulumi's mock runtime, and what it made."""
+    mocks = RecordingMocks()
     pulumi.runtime.reset_options()
-    pulumi.runtime.set_mocks(RecordingMocks(), project="burst", stack=config["name"], preview=False)
+    pulumi.runtime.set_mocks(mocks, project="burst", stack=stack_name, preview=False)
     try:
-        return resolve(lambda: cluster_resources.declare(config, public_key))
+
+        def exports():
+            program()
+            return pulumi.runtime.get_root_resource().outputs
+
+        return resolve(exports), mocks
     finally:
         pulumi.runtime.reset_options()
 
@@ -78,23 +78,27 @@ class Workspace:
         self.fail_with = None
         self.open_fails_with = None
 
-    def create_or_select_stack(self, stack_name, work_dir=None, opts=None, **_):
-        self.calls.append(("create_or_select_stack", stack_name, work_dir, dict(opts.env_vars)))
+    def create_or_select_stack(self, stack_name, project_name=None, program=None, opts=None):
+        self.calls.append(
+            ("create_or_select_stack", stack_name, project_name, opts.work_dir, dict(opts.env_vars))
+        )
         if self.open_fails_with:
             raise auto.CommandError(auto.CommandResult("", self.open_fails_with, 255))
         self.stacks.add(stack_name)
-        return Stack(self, stack_name)
+        return Stack(self, stack_name, program)
 
-    def select_stack(self, stack_name, work_dir=None, opts=None, **_):
-        self.calls.append(("select_stack", stack_name, work_dir, dict(opts.env_vars)))
+    def select_stack(self, stack_name, project_name=None, program=None, opts=None):
+        self.calls.append(
+            ("select_stack", stack_name, project_name, opts.work_dir, dict(opts.env_vars))
+        )
         if stack_name not in self.stacks:
             raise auto.StackNotFoundError(Exception(f"no stack named '{stack_name}' found"))
-        return Stack(self, stack_name)
+        return Stack(self, stack_name, program)
 
 
 class Stack:
-    def __init__(self, workspace, name):
-        self.workspace, self.name = workspace, name
+    def __init__(self, workspace, name, program):
+        self.workspace, self.name, self.program = workspace, name, program
 
     def _engine(self, operation, on_output):
         self.workspace.calls.append((operation, self.name))
@@ -102,15 +106,13 @@ class Stack:
         if self.workspace.fail_with:
             raise auto.CommandError(auto.CommandResult("", self.workspace.fail_with, 255))
 
-    def set_config(self, key, value, **_):
-        self.workspace.calls.append(("set_config", key, value.value))
-
     def up(self, on_output=None, refresh=False, **_):
         assert refresh, "up must refresh first"
         self._engine("up", on_output)
-        config = load_cluster_file(self.workspace.calls[0][3]["BURST_CLUSTER_FILE"])
-        public_key = [c[2] for c in self.workspace.calls if c[:2] == ("set_config", PUBLIC_KEY)][-1]
-        exported = program_outputs(config, public_key)
+        exported, mocks = run_program(self.program, self.name)
+        for resource in mocks.resources:
+            if resource.typ == KEY_PAIR:
+                self.workspace.calls.append((KEY_PAIR, resource.inputs["publicKey"]))
         outputs = {k: auto.OutputValue(v, False) for k, v in exported.items()}
         return auto.UpResult("", "", summary({auto.OpType.CREATE: 9}), outputs)
 
@@ -171,7 +173,7 @@ def config(tmp_path):
 @pytest.fixture
 def run(monkeypatch):
     module = runner(monkeypatch, stack.main)
-    return lambda **args: module(project_dir=str(REPO), **args)
+    return lambda **args: module(**args)
 
 
 @pytest.fixture
@@ -192,9 +194,8 @@ def test_present_runs_up_and_writes_the_outputs(
     assert result["changes"] == {"create": 9}
     assert operations(workspace) == ["up"]
     opened = workspace.calls[0]
-    assert opened[:3] == ("create_or_select_stack", "cloud", str(REPO / "infra"))
-    env = opened[3]
-    assert env["BURST_CLUSTER_FILE"] == config["cluster_file"]
+    assert opened[:4] == ("create_or_select_stack", "cloud", "burst", str(state_dir / "pulumi"))
+    env = opened[4]
     assert env["PULUMI_BACKEND_URL"] == "file://" + str(Path(config["base_dir"]) / "pulumi-state")
     assert Path(env["PULUMI_BACKEND_URL"][len("file://") :]).is_dir()
 
@@ -215,16 +216,16 @@ def test_present_runs_up_and_writes_the_outputs(
     assert private_key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     public_key = Path(f"{private_key}.pub").read_text().strip()
     assert public_key.startswith("ssh-ed25519 ")
-    assert ("set_config", PUBLIC_KEY, public_key) in workspace.calls
+    assert workspace.calls[-1] == (KEY_PAIR, public_key)
     log = Path(result["engine_log"]).read_text()
     assert "--- pulumi up cloud" in log and "Up (organization/burst/cloud)" in log
 
 
 def test_the_key_is_kept_across_runs(run, workspace, cli, credentials, config, state_dir):
     run(config=config, state="present", state_dir=str(state_dir))
-    first = [c for c in workspace.calls if c[0] == "set_config"]
+    first = [c for c in workspace.calls if c[0] == KEY_PAIR]
     run(config=config, state="present", state_dir=str(state_dir))
-    second = [c for c in workspace.calls if c[0] == "set_config"]
+    second = [c for c in workspace.calls if c[0] == KEY_PAIR]
     assert second == first * 2
 
 

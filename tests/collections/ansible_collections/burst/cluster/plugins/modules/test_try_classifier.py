@@ -4,19 +4,13 @@ the import path is the workers'."""
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-from module_runner import runner
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     load_cluster_file,
 )
-from ansible_collections.burst.cluster.plugins.modules import try_classifier  # noqa: E402
+from ansible_collections.burst.cluster.plugins.modules import try_classifier
+from module_runner import runner
 
 HANGS = """
 import os

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.burst.cluster.plugins.modules import verify_results
 from module_runner import runner
 
 from classifier.receiver import Results
-
-REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.modules import verify_results  # noqa: E402
 
 HEADER = b"ID,DESCRIPTION,CLASSIFICATION\n"
 ROWS = b'1,plain,0.5\n2,"a line\nbreak, and a ""quote""",0.25\n3,x,0.75\n'

@@ -1,4 +1,4 @@
-"""Pulumi's mock runtime for the program in infra/: an engine stand-in that records."""
+"""Pulumi's mock runtime for burst's Pulumi program: an engine stand-in that records."""
 
 import hashlib
 import threading

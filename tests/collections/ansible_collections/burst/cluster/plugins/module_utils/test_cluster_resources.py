@@ -1,21 +1,18 @@
-"""The Pulumi program in infra/, run on Pulumi's mock runtime: what it would ask AWS for."""
+"""burst's Pulumi program, run on Pulumi's mock runtime: what it would ask AWS for."""
 
 from __future__ import annotations
 
 import json
-import runpy
-import sys
-from pathlib import Path
 
 import pulumi
 import pytest
-from ansible_collections.burst.cluster.plugins.module_utils import cluster_config, stack_outputs
-from infra_mocks import GET_AMI, INSTANCE, LOOKED_UP_AMI, RecordingMocks, resolve
-
-INFRA = Path(__file__).resolve().parents[2] / "infra"
-sys.path.insert(0, str(INFRA))
-
-import cluster_resources  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils import (
+    cluster_config,
+    cluster_resources,
+    pulumi_stack,
+    stack_outputs,
+)
+from pulumi_mocks import GET_AMI, INSTANCE, LOOKED_UP_AMI, RecordingMocks, resolve
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMock burst-t"
 SSH_CIDR = "203.0.113.7/32"
@@ -375,17 +372,16 @@ aws:
 """
 
 
-def _run_program() -> dict:
-    runpy.run_path(str(INFRA / "__main__.py"))
-    return pulumi.runtime.get_root_resource().outputs
-
-
-def test_the_program_exports_the_outputs_of_the_cluster_file(mocks, tmp_path, monkeypatch):
+def test_the_program_exports_the_outputs_of_the_cluster_file(mocks, tmp_path):
     cluster_file = tmp_path / "cluster.yaml"
     cluster_file.write_text(CLUSTER_FILE)
-    monkeypatch.setenv("BURST_CLUSTER_FILE", str(cluster_file))
-    pulumi.runtime.set_all_config({"burst:sshPublicKey": PUBLIC_KEY})
-    exported = resolve(_run_program)
+    program = pulumi_stack.program(cluster_config.load_cluster_file(cluster_file), PUBLIC_KEY)
+
+    def run_program():
+        program()
+        return pulumi.runtime.get_root_resource().outputs
+
+    exported = resolve(run_program)
     assert tuple(exported) == stack_outputs.TOP_KEYS
     assert [host["name"] for host in exported["hosts"]] == [
         "fromfile-0",
@@ -400,13 +396,3 @@ def test_the_program_exports_the_outputs_of_the_cluster_file(mocks, tmp_path, mo
     ingress = one(mocks, "aws:ec2/securityGroup:SecurityGroup").inputs["ingress"]
     [ssh] = [rule for rule in ingress if not rule.get("self")]
     assert ssh["cidrBlocks"] == ["198.51.100.0/24"]
-
-
-def test_the_program_needs_the_public_key_config(mocks, tmp_path, monkeypatch):
-    cluster_file = tmp_path / "cluster.yaml"
-    cluster_file.write_text(CLUSTER_FILE)
-    monkeypatch.setenv("BURST_CLUSTER_FILE", str(cluster_file))
-    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
-    with pytest.raises(pulumi.ConfigMissingError, match="burst:sshPublicKey"):
-        resolve(_run_program)
-    assert mocks.instances() == {}

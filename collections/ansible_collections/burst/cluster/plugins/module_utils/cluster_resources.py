@@ -29,7 +29,7 @@ def declare(config: dict, public_key: str) -> dict:
     """Declare the cluster's resources; return its stack outputs (values may be Outputs)."""
     if config.get("provider") != "aws":
         raise ValueError(
-            f"provider: {config.get('provider')!r} — the program in infra/ makes aws clusters only"
+            f"provider: {config.get('provider')!r} — burst's Pulumi program makes aws clusters only"
         )
     name, settings = config["name"], config["aws"]
     region, user = settings["region"], settings["ssh_user"]
