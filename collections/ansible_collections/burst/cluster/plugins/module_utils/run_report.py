@@ -10,14 +10,14 @@ import math
 import os
 import time
 
-from ansible_collections.burst.cluster.plugins.module_utils import providers
-from ansible_collections.burst.cluster.plugins.module_utils import run_charts
+from ansible_collections.burst.cluster.plugins.module_utils import providers, run_charts
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     DERIVED_KEYS,
     SCHEMA_DIR,
     SETUP_SECONDS,
     TEARDOWN_SECONDS,
     cut,
+    longest_run_seconds,
 )
 
 PRICES_PATH = SCHEMA_DIR / "aws_prices.json"
