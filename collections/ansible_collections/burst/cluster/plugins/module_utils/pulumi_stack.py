@@ -2,8 +2,8 @@
 (pulumi.automation), as an inline program that runs in this process.
 
 The Pulumi CLI does the work; this module checks that it and AWS credentials are there
-before anything starts, keeps the per-cluster SSH key, streams the engine's output to a
-log file and turns the program's outputs into the stack outputs contract.
+before anything starts, gives the program the cluster's SSH public key, streams the engine's
+output to a log file and turns the program's outputs into the stack outputs contract.
 """
 
 from __future__ import annotations
@@ -40,36 +40,9 @@ def preflight(region: str) -> None:
 
 
 def key_paths(state_dir: str, cluster: str) -> tuple[str, str]:
+    """The cluster's SSH private and public key files; the stack action makes them."""
     private = os.path.join(state_dir, "ssh", f"{cluster}_ed25519")
     return private, private + ".pub"
-
-
-def ensure_ssh_key(state_dir: str, cluster: str) -> str:
-    """The cluster's OpenSSH public key, made with its private key (mode 0600) if missing."""
-    private, public = key_paths(state_dir, cluster)
-    if not (os.path.exists(private) and os.path.exists(public)):
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        key = Ed25519PrivateKey.generate()
-        os.makedirs(os.path.dirname(private), mode=0o700, exist_ok=True)
-        for path in (private, public):
-            if os.path.exists(path):
-                os.remove(path)
-        descriptor = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.OpenSSH,
-                    serialization.NoEncryption(),
-                )
-            )
-        openssh = key.public_key().public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        )
-        Path(public).write_bytes(openssh + f" burst-{cluster}\n".encode())
-    return Path(public).read_text(encoding="utf-8").strip()
 
 
 def workspace_env(config: dict) -> dict[str, str]:
@@ -173,7 +146,7 @@ class ClusterStack:
             work_dir=self.work_dir, env_vars=workspace_env(self.config)
         )
         if create:
-            public_key = ensure_ssh_key(self.state_dir, self.name)
+            public_key = self._public_key()
             return auto.create_or_select_stack(
                 stack_name=self.name,
                 project_name=PROJECT,
@@ -186,6 +159,16 @@ class ClusterStack:
             )
         except auto.StackNotFoundError:
             return None
+
+    def _public_key(self) -> str:
+        public = key_paths(self.state_dir, self.name)[1]
+        try:
+            return Path(public).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise StackError(
+                f"the cluster's SSH public key {public} is missing: the burst.cluster.stack"
+                " action makes it before Pulumi runs"
+            ) from None
 
     def up(self) -> tuple[dict, dict[str, int]]:
         """Create or update the stack; return the program's outputs and the change counts."""

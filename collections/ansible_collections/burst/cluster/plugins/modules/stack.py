@@ -28,8 +28,10 @@ description:
     change summary, C(state=absent) runs C(pulumi destroy) and removes the stack (unless
     C(aws.keep_stack) is set). The engine's output is appended to C(logs/pulumi.log) in the
     state directory as it comes.
-  - It makes the cluster's SSH key pair under C(ssh/) in the state directory (private key
-    mode 0600) and passes the public key to the program.
+  - Before C(pulumi up) or C(pulumi preview) it makes the cluster's ed25519 SSH key pair with
+    C(community.crypto.openssh_keypair) under C(ssh/) in the state directory (directory mode
+    0700, private key mode 0600, comment C(burst-<name>)), and passes the public key to the
+    program; C(state=absent) removes it with the stack.
   - It checks the config with the cluster file loader first, on the controller, then that
     the Pulumi CLI and AWS credentials are there, and fails with what to install or set
     before Pulumi runs.
@@ -67,7 +69,8 @@ attributes:
   check_mode:
     support: full
     details: With provider C(aws) a preview creates the stack's record in the backend if
-      it is missing, as Pulumi needs one to preview; no resource is made.
+      it is missing, as Pulumi needs one to preview, and the cluster's SSH key, whose public
+      key the preview needs; no resource is made.
   diff_mode:
     support: none
   platform:
@@ -135,12 +138,14 @@ ARGUMENT_SPEC = {
 }
 
 
-def run(params: dict, check_mode: bool) -> dict:
-    """The module's result for ``params``: the provider of the config does the work."""
+def run(params: dict, check_mode: bool, make_ssh_key=None) -> dict:
+    """The module's result for ``params``: the provider of the config does the work.
+    ``make_ssh_key`` goes to a provider that takes the cluster's SSH key (see providers)."""
     config = params["config"]
     directory = params["state_dir"] or stack_outputs.state_dir(config)
     provider = providers.get(config["provider"])
-    return provider.stack(config, directory, params["state"], check_mode, params["force"])
+    key = {"make_ssh_key": make_ssh_key} if getattr(provider, "SSH_KEY", False) else {}
+    return provider.stack(config, directory, params["state"], check_mode, params["force"], **key)
 
 
 def main():

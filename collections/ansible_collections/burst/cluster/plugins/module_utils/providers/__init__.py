@@ -9,6 +9,9 @@ The module answers everything burst asks of a provider:
 - ``stack(config, state_dir, state, check_mode, force)``: bring the machines up (``present``,
   in check mode a preview) or down (``absent``), returning the module's result with the
   stack ``outputs`` (see stack_outputs);
+- ``SSH_KEY``: whether its machines take the cluster's own SSH key; if so, ``stack`` is given
+  ``make_ssh_key(path, comment)``, which makes that ed25519 key with
+  community.crypto.openssh_keypair (in check mode too) and returns the module's result;
 - ``ON_CONTROLLER``: whether every host is the controller itself; ``TORN_DOWN``: whether
   its machines go at the end of every run; ``env(config)``: the environment its processes need;
 - ``MACHINES(config)``, ``CLOUD`` and ``RUNS_ON``: how the plan and summary describe it;

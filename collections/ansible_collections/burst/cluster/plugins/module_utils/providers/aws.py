@@ -19,6 +19,7 @@ SECTION = "aws"
 ON_CONTROLLER = False
 TORN_DOWN = True
 CLOUD = True
+SSH_KEY = True
 RUNS_ON = "EC2 machines made for the run"
 HOURLY_RUNS_PER_MONTH = 30 * 24
 
@@ -86,8 +87,11 @@ def run_cost(config: dict, prices: dict) -> dict:
     return cost
 
 
-def stack(config: dict, directory: str, state: str, check_mode: bool, force: bool) -> dict:
-    """Pulumi up (check mode: preview) or destroy; ``force`` destroys a kept stack too."""
+def stack(
+    config: dict, directory: str, state: str, check_mode: bool, force: bool, make_ssh_key=None
+) -> dict:
+    """Pulumi up (check mode: preview) or destroy; ``force`` destroys a kept stack too.
+    Before up or preview, ``make_ssh_key`` makes the cluster's key (without it, it must exist)."""
     from ansible_collections.burst.cluster.plugins.module_utils import pulumi_stack
 
     path = stack_outputs.outputs_path(directory)
@@ -117,6 +121,13 @@ def stack(config: dict, directory: str, state: str, check_mode: bool, force: boo
                 "outputs": current or {},
                 "changes": changes or {},
             }
+        if make_ssh_key is not None:
+            private = pulumi_stack.key_paths(directory, config["name"])[0]
+            made = make_ssh_key(private, f"burst-{config['name']}")
+            if made.get("failed"):
+                raise pulumi_stack.StackError(
+                    f"could not make the cluster's SSH key {private}: {made.get('msg')}"
+                )
         if check_mode:
             changes = cluster_stack.preview()
             planned = {

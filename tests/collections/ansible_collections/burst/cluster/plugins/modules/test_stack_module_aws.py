@@ -4,6 +4,8 @@ The Pulumi CLI cannot be installed here, so ``pulumi.automation``'s stack functi
 replaced by a recorder that answers as the Automation API does, with its own result types;
 its ``up`` runs the inline program the module gives it on Pulumi's mock runtime for the outputs.
 A ``pulumi`` file on PATH satisfies the module's check for the CLI; it fails if run.
+The stack action makes the cluster's SSH key (see test_stack_action); run without it, as here,
+the module takes the key that is there: the ``ssh_key`` fixture makes it with the same library.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
 )
 from ansible_collections.burst.cluster.plugins.modules import stack
+from ansible_collections.community.crypto.plugins.modules import openssh_keypair
 from module_runner import runner
 from pulumi import automation as auto
 from pulumi_mocks import RecordingMocks, resolve
@@ -181,12 +184,24 @@ def state_dir(tmp_path):
     return tmp_path / "state"
 
 
+@pytest.fixture
+def ssh_key(monkeypatch, state_dir):
+    """The cluster's key, made with community.crypto.openssh_keypair."""
+    private = state_dir / "ssh" / "cloud_ed25519"
+    private.parent.mkdir(mode=0o700, parents=True)
+    made = runner(monkeypatch, openssh_keypair.main)(
+        path=str(private), type="ed25519", comment="burst-cloud", mode="0600"
+    )
+    assert made["failed"] is False and made["changed"] is True, made
+    return private
+
+
 def operations(workspace):
     return [call[0] for call in workspace.calls if call[0] in ("up", "preview", "destroy")]
 
 
 def test_present_runs_up_and_writes_the_outputs(
-    run, workspace, cli, credentials, config, state_dir
+    run, workspace, cli, credentials, config, state_dir, ssh_key
 ):
     result = run(config=config, state="present", state_dir=str(state_dir))
     assert result["failed"] is False, result
@@ -210,27 +225,42 @@ def test_present_runs_up_and_writes_the_outputs(
     ]
     assert all(h["instance_id"].startswith("i-") and h["public_dns"] for h in written["hosts"])
     assert written["alarm_topic"].startswith("arn:aws:sns:")
-    private_key = Path(written["ssh_key"])
-    assert private_key.parent == state_dir / "ssh"
-    assert stat.S_IMODE(private_key.stat().st_mode) == 0o600
-    assert private_key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
-    public_key = Path(f"{private_key}.pub").read_text().strip()
-    assert public_key.startswith("ssh-ed25519 ")
+    assert written["ssh_key"] == str(ssh_key)
+    assert stat.S_IMODE(ssh_key.stat().st_mode) == 0o600
+    public_key = Path(f"{ssh_key}.pub").read_text().strip()
+    assert public_key.startswith("ssh-ed25519 ") and public_key.endswith(" burst-cloud")
     assert workspace.calls[-1] == (KEY_PAIR, public_key)
     log = Path(result["engine_log"]).read_text()
     assert "--- pulumi up cloud" in log and "Up (organization/burst/cloud)" in log
 
 
-def test_the_key_is_kept_across_runs(run, workspace, cli, credentials, config, state_dir):
+def test_the_same_key_goes_to_every_up(
+    run, workspace, cli, credentials, config, state_dir, ssh_key
+):
     run(config=config, state="present", state_dir=str(state_dir))
     first = [c for c in workspace.calls if c[0] == KEY_PAIR]
     run(config=config, state="present", state_dir=str(state_dir))
     second = [c for c in workspace.calls if c[0] == KEY_PAIR]
-    assert second == first * 2
+    assert len(first) == 1 and second == first * 2
+
+
+def test_a_missing_key_fails_before_pulumi_and_names_the_file(
+    run, workspace, cli, credentials, config, state_dir
+):
+    for check_mode in (False, True):
+        result = run(
+            check_mode=check_mode, config=config, state="present", state_dir=str(state_dir)
+        )
+        assert result["failed"] is True
+        assert result["msg"] == (
+            f"the cluster's SSH public key {state_dir}/ssh/cloud_ed25519.pub is missing:"
+            " the burst.cluster.stack action makes it before Pulumi runs"
+        )
+    assert workspace.calls == []
 
 
 def test_check_mode_previews_and_writes_nothing(
-    run, workspace, cli, credentials, config, state_dir
+    run, workspace, cli, credentials, config, state_dir, ssh_key
 ):
     result = run(check_mode=True, config=config, state="present", state_dir=str(state_dir))
     assert result["failed"] is False, result
@@ -246,7 +276,9 @@ def test_check_mode_previews_and_writes_nothing(
     assert not (state_dir / "stack-outputs.json").exists()
 
 
-def test_absent_destroys_and_removes_the_stack(run, workspace, cli, credentials, config, state_dir):
+def test_absent_destroys_and_removes_the_stack(
+    run, workspace, cli, credentials, config, state_dir, ssh_key
+):
     run(config=config, state="present", state_dir=str(state_dir))
     key = Path(json.loads((state_dir / "stack-outputs.json").read_text())["ssh_key"])
     result = run(config=config, state="absent", state_dir=str(state_dir))
@@ -263,7 +295,9 @@ def test_absent_destroys_and_removes_the_stack(run, workspace, cli, credentials,
     assert operations(workspace) == ["up", "destroy"]
 
 
-def test_keep_stack_skips_the_destroy(run, workspace, cli, credentials, tmp_path, state_dir):
+def test_keep_stack_skips_the_destroy(
+    run, workspace, cli, credentials, tmp_path, state_dir, ssh_key
+):
     cluster_file = tmp_path / "keep.yaml"
     cluster_file.write_text(CLUSTER + "  keep_stack: true\n", encoding="utf-8")
     config = load_cluster_file(cluster_file)
@@ -299,7 +333,7 @@ def test_missing_credentials_fail_before_pulumi_with_what_to_set(
 
 
 def test_a_failing_engine_names_the_log_and_the_error(
-    run, workspace, cli, credentials, config, state_dir
+    run, workspace, cli, credentials, config, state_dir, ssh_key
 ):
     workspace.fail_with = "error: creating EC2 Instance: UnauthorizedOperation: not allowed"
     result = run(config=config, state="present", state_dir=str(state_dir))
@@ -310,7 +344,7 @@ def test_a_failing_engine_names_the_log_and_the_error(
 
 
 def test_a_backend_that_cannot_be_opened_is_a_clear_error(
-    run, workspace, cli, credentials, config, state_dir
+    run, workspace, cli, credentials, config, state_dir, ssh_key
 ):
     workspace.open_fails_with = "error: read .pulumi/meta.yaml: AccessDenied: Access Denied"
     result = run(config=config, state="present", state_dir=str(state_dir))
