@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import processes_with_env
+from conftest import REPO, processes_with_env
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def test_the_smoke_run_writes_results_json_markdown_and_png(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, name: value},
+        env={**os.environ, name: value, "PYTHONPATH": str(REPO / "collections")},  # as make bench
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert processes_with_env(marker) == []
