@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from ansible_collections.burst.cluster.plugins.module_utils import run_charts, run_report
 from mermaid_xychart import MermaidError, blocks, validate
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "ansible.cfg").is_file())
-sys.path.insert(0, str(REPO / "collections"))
-
-from ansible_collections.burst.cluster.plugins.module_utils import (  # noqa: E402
-    run_charts,
-    run_report,
-)
 
 T0 = 1_800_000_000.0
 CONFIG = {
