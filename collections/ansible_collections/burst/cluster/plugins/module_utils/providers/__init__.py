@@ -14,7 +14,7 @@ The module answers everything burst asks of a provider:
   community.crypto.openssh_keypair (in check mode too) and returns the module's result;
 - ``ON_CONTROLLER``: whether every host is the controller itself; ``TORN_DOWN``: whether
   its machines go at the end of every run; ``env(config)``: the environment its processes need;
-- ``MACHINES(config)``, ``CLOUD`` and ``RUNS_ON``: how the plan and summary describe it;
+- ``machines(config)``, ``CLOUD`` and ``RUNS_ON``: how the plan and summary describe it;
   ``run_cost(config, prices)``: what a run's machines cost at most (None: nothing).
 """
 
