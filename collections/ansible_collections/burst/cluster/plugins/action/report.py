@@ -7,7 +7,7 @@ import os
 import time
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.burst.cluster.plugins.module_utils import run_report, stack_outputs
+from ansible_collections.burst.cluster.plugins.module_utils import run_report, sizing, stack_outputs
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     ClusterConfigError,
     load_cluster_file,
@@ -25,6 +25,7 @@ ARGUMENT_SPEC = {
     "failures": {"type": "list", "elements": "str", "default": []},
     "dest": {"type": "path"},
     "append_to": {"type": "path"},
+    "sizing": {"type": "dict", "default": {}},
 }
 REQUIRED_BY_KIND = {"plan": ("cluster_file",), "run": ("config", "run_id")}
 
@@ -55,19 +56,27 @@ class ActionModule(ActionBase):
                     f"base_file: there is no {args['base_file']} (BASE=); the plan calls the"
                     " cluster file new"
                 ]
+            if isinstance(after, dict) and after["size"] == "auto":
+                after = sizing.sized(after, args["sizing"])
             markdown = run_report.plan_comment(
                 after,
                 base,
                 args["changes"],
                 args["failures"],
                 base_name=args["base_file"] and _shown(args["base_file"]),
+                sizing=sizing.plan_lines(after, args["sizing"]) if isinstance(after, dict) else (),
             )
         else:
             run_dir = os.path.join(args["config"]["results"]["dir"], args["run_id"])
             dest = args["dest"] or os.path.join(run_dir, "summary.md")
             now = time.time()
             markdown = run_report.run_summary(
-                args["config"], args["run_id"], args["manifest"], args["failures"], now=now
+                args["config"],
+                args["run_id"],
+                args["manifest"],
+                args["failures"],
+                now=now,
+                sizing=sizing.summary_lines(args["manifest"], args["sizing"]),
             )
             started = run_report.run_started(args["run_id"])
             cost = run_report.run_cost(args["config"], run_report.load_prices())

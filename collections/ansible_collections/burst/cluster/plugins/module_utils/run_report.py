@@ -63,14 +63,14 @@ NOT_COMPARED = object()  # no earlier version of the file to compare with
 
 
 def plan_comment(
-    new, base=NOT_COMPARED, changes=None, failures=(), prices=None, base_name=None
+    new, base=NOT_COMPARED, changes=None, failures=(), prices=None, base_name=None, sizing=()
 ) -> str:
     """The pull-request comment for a change of the cluster file.
 
     ``new`` and ``base`` are loaded configs or, for a file that does not load, the loader's
     message; ``base`` is None for a file new in the change, NOT_COMPARED when there is no
     earlier version to compare with; ``base_name`` names the earlier file. ``changes``
-    counts the preview's operations.
+    counts the preview's operations; ``sizing`` is the sizing table's Markdown lines.
     """
     prices = prices or load_prices()
     if isinstance(new, str):
@@ -103,6 +103,7 @@ def plan_comment(
                 if changed
                 else "\nNo change to the cluster file."
             )
+    lines += ["", *sizing, ""] if sizing else []
     lines += ["", _resources(new, changes), ""]
     lines.append(_cost_line(run_cost(new, prices), prices, new["provider"]))
     if failures:
@@ -111,10 +112,11 @@ def plan_comment(
 
 
 def run_summary(
-    config: dict, run_id: str, manifest: dict, failures=(), prices=None, now=None
+    config: dict, run_id: str, manifest: dict, failures=(), prices=None, now=None, sizing=()
 ) -> str:
     """The summary of one run: its rows, its time, where the results are and what failed.
-    ``now`` (seconds since the epoch) is when the run ends; its start is in ``run_id``."""
+    ``now`` (seconds since the epoch) is when the run ends; its start is in ``run_id``.
+    ``sizing``: Markdown lines of its predicted time against the actual."""
     prices = prices or load_prices()
     outcome = "failed" if failures else "succeeded"
     lines = [f"### burst run `{run_id}` of `{config['name']}`: {outcome}", ""]
@@ -148,6 +150,7 @@ def run_summary(
     if started is not None:
         wall = round((time.time() if now is None else now) - started)
         lines.append(f"| wall time | {wall} s, from the run's start to this summary |")
+    lines += ["", *sizing] if sizing else []
     lines += ["", _cost_line(run_cost(config, prices), prices, config["provider"])]
     if failures:
         lines += ["", "**What failed:**", _fenced("\n".join(failures))]

@@ -70,6 +70,13 @@ options:
     description:
       - File to append the Markdown to as well, e.g. C($GITHUB_STEP_SUMMARY) in GitHub Actions.
     type: path
+  sizing:
+    description:
+      - What M(burst.cluster.sizing) returned; the plan shows its table and the size the change
+        runs, the run's summary its predicted time against the actual, with the error, and its
+        warnings (a size predicted to miss C(job.deadline), the rows' growth).
+    type: dict
+    default: {}
 attributes:
   action:
     support: full
