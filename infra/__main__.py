@@ -14,7 +14,11 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
 )
 
-config = load_cluster_file(os.environ.get("BURST_CLUSTER_FILE") or INFRA.parent / "cluster.yaml")
+size = os.environ.get("BURST_SIZE", "")
+config = load_cluster_file(
+    os.environ.get("BURST_CLUSTER_FILE") or INFRA.parent / "cluster.yaml",
+    {"size": int(size)} if size.isdigit() else None,
+)
 public_key = pulumi.Config("burst").require("sshPublicKey")
 for name, value in cluster_resources.declare(config, public_key).items():
     pulumi.export(name, value)

@@ -410,3 +410,17 @@ def test_the_program_needs_the_public_key_config(mocks, tmp_path, monkeypatch):
     with pytest.raises(pulumi.ConfigMissingError, match="burst:sshPublicKey"):
         resolve(_run_program)
     assert mocks.instances() == {}
+
+
+def test_the_program_makes_the_size_sizing_picked_for_size_auto(mocks, tmp_path, monkeypatch):
+    cluster_file = tmp_path / "cluster.yaml"
+    auto = CLUSTER_FILE.replace("size: 3", "size: auto").replace(
+        "{timeout: 600}", "{deadline: 45m}"
+    )
+    cluster_file.write_text(auto)
+    monkeypatch.setenv("BURST_CLUSTER_FILE", str(cluster_file))
+    monkeypatch.setenv("BURST_SIZE", "2")
+    pulumi.runtime.set_all_config({"burst:sshPublicKey": PUBLIC_KEY})
+    exported = resolve(_run_program)
+    names = [host["name"] for host in exported["hosts"]]
+    assert names == ["fromfile-0", "fromfile-1", "fromfile-metrics"]

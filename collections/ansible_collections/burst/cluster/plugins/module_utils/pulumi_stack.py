@@ -78,6 +78,7 @@ def workspace_env(config: dict) -> dict[str, str]:
         os.makedirs(state[len("file://") :], exist_ok=True)
     return {
         "BURST_CLUSTER_FILE": config["cluster_file"],
+        "BURST_SIZE": str(config["size"]),  # the size to make, when the file says size: auto
         "PULUMI_BACKEND_URL": state,
         # burst keeps no secrets in stack config; an empty passphrase is Pulumi's documented
         # way to use the passphrase provider without a prompt.
