@@ -121,6 +121,16 @@ def comparable_runs(runs: list[Run], config: dict) -> tuple[list[Run], list[str]
     return kept, left_out
 
 
+def s3_client():
+    """boto3's S3 client, found the usual way (AWS_ENDPOINT_URL too), that gives up within
+    seconds: a plan or a check without AWS must not wait for it."""
+    import boto3
+    from botocore.config import Config
+
+    quick = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
+    return boto3.client("s3", config=quick)
+
+
 def _parse(run_id, where, data: bytes, cluster, notes) -> Run | None:
     if len(data) > MAX_MANIFEST_BYTES:
         notes.append(f"skipped {where}: more than {MAX_MANIFEST_BYTES} bytes, not a burst manifest")
@@ -173,10 +183,7 @@ def _from_s3(url, limit, known, notes, client=None):
     try:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3")
+        client = client or s3_client()
         run_ids = []
         for page in client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=prefix, Delimiter="/"

@@ -1,11 +1,12 @@
 """How long a run of a cluster file takes at each size, and which size meets job.deadline.
 
-The model: a run's wall time = overhead + job, and the job = fixed + rows × seconds per row
-per worker ÷ (workers × parallel efficiency). From history (``run_history``) the overhead is the
-median of wall − job, ``fixed`` and seconds per row come from a least-squares line through
-(rows ÷ workers, job seconds), and the efficiency at each worker count is how far its runs sat
-from that line. Without history, a sample of the input is classified on the controller (one
-process: efficiency 1) and the overhead is sizing.overhead's for the provider.
+The model: a run's wall time = overhead + job. From history (``run_history``) the overhead is
+the median of the runs' wall − job; for each worker count measured, the job is a least-squares
+line through (rows ÷ workers, job seconds): fixed seconds + rows × seconds per row per worker
+÷ workers. A size is predicted by the line of the nearest worker count measured; the parallel
+efficiency at a count is the fewest workers' seconds per row ÷ its own. Without history, a
+sample of the input is classified on the controller (one process, so efficiency 1) and the
+overhead is sizing.overhead's for the provider.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ansible_collections.burst.cluster.plugins.module_utils import run_history
 from ansible_collections.burst.cluster.plugins.module_utils.run_report import load_prices, run_cost
@@ -38,65 +39,61 @@ class SizingError(ValueError):
 @dataclass
 class Model:
     basis: str  # "history" or "sample"
-    seconds_per_row: float  # per worker
     overhead: float  # wall − job
-    fixed: float = 0.0  # the job's own seconds that do not grow with the rows
-    efficiency: dict = field(default_factory=dict)  # workers -> measured parallel efficiency
+    lines: dict  # workers -> (seconds per row per worker, the job's fixed seconds), as measured
     runs: int = 0
     sampled_seconds: float = 0.0  # what measuring took, itself part of this run's wall time
 
     def job_seconds(self, rows: int, workers: int) -> float:
-        return self.fixed + rows * self.seconds_per_row / (workers * self._efficiency(workers))
+        """The job's seconds by the line of the nearest worker count measured (the larger of
+        two as near)."""
+        nearest = min(self.lines, key=lambda measured: (abs(measured - workers), -measured))
+        per_row, fixed = self.lines[nearest]
+        return fixed + rows * per_row / workers
 
     def seconds(self, rows: int, workers: int) -> float:
         """The whole run's predicted wall time."""
         return self.overhead + self.sampled_seconds + self.job_seconds(rows, workers)
 
-    def _efficiency(self, workers: int) -> float:
-        if not self.efficiency:
-            return 1.0
-        nearest = min(self.efficiency, key=lambda measured: (abs(measured - workers), -measured))
-        return self.efficiency[nearest]
+    def efficiency(self) -> dict:
+        """Parallel efficiency at each worker count measured, against the fewest workers'."""
+        base = self.lines[min(self.lines)][0]
+        return {workers: round(base / per_row, 2) for workers, (per_row, _) in self.lines.items()}
 
     def describe(self) -> str:
         if self.basis == "history":
             basis = f"history of {self.runs} run(s)"
         else:
             basis = f"a sample classified on the controller in {self.sampled_seconds:.1f} s"
-        efficiency = ", ".join(f"{e:.2f} at {w}" for w, e in sorted(self.efficiency.items()))
-        return (
-            f"basis: {basis}; {self.seconds_per_row * 1000:.4g} ms per row per worker,"
-            f" job fixed {self.fixed:.1f} s, overhead {self.overhead:.1f} s"
-            + (f", parallel efficiency {efficiency} worker(s)" if efficiency else "")
+        measured = "; ".join(
+            f"at {workers} worker(s) {per_row * 1000:.3g} ms per row per worker,"
+            f" job fixed {fixed:.1f} s, parallel efficiency {self.efficiency()[workers]:.2f}"
+            for workers, (per_row, fixed) in sorted(self.lines.items())
         )
+        return f"basis: {basis}; overhead {self.overhead:.1f} s; {measured}"
 
 
 def from_history(runs: list[run_history.Run]) -> Model | None:
     """The model measured from comparable runs; None without any."""
     if not runs:
         return None
-    points = [(run.rows_in / run.workers, float(run.seconds)) for run in runs]
-    slope, fixed = _line(points)
-    efficiency = {}
+    lines = {}
     for workers in sorted({run.workers for run in runs}):
-        ratios = [
-            slope * run.rows_in / run.workers / max(run.seconds - fixed, 1e-3)
-            for run in runs
-            if run.workers == workers
+        points = [
+            (run.rows_in / workers, float(run.seconds)) for run in runs if run.workers == workers
         ]
-        efficiency[workers] = round(min(statistics.median(ratios), 1.0), 3)
+        lines[workers] = _line(points)
     return Model(
         basis="history",
-        seconds_per_row=slope,
-        fixed=fixed,
         overhead=statistics.median(run.wall_seconds - run.seconds for run in runs),
-        efficiency=efficiency,
+        lines=lines,
         runs=len(runs),
     )
 
 
 def _line(points) -> tuple[float, float]:
-    """(slope, intercept ≥ 0) of the least-squares line through ``points``."""
+    """(slope, intercept ≥ 0) of the least-squares line through ``points``; through the origin
+    for points of one x, or a line that would start below zero."""
     xs, ys = [x for x, _ in points], [y for _, y in points]
     mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
     spread = sum((x - mean_x) ** 2 for x in xs)
@@ -145,7 +142,7 @@ def from_sample(config: dict) -> Model:
         measured = _classify_sample(config, directory)
     return Model(
         basis="sample",
-        seconds_per_row=max(measured["seconds"] / measured["rows"], 1e-7),
+        lines={1: (max(measured["seconds"] / measured["rows"], 1e-7), 0.0)},
         overhead=config["sizing"]["overhead"][config["provider"]],
         sampled_seconds=round(time.monotonic() - started, 3),
     )
@@ -192,12 +189,11 @@ def _classify_sample(config: dict, directory: str) -> dict:
 def _s3_head(url: str) -> tuple[bytes, int]:
     """The first SAMPLE_BYTES of the object at ``url``, cut after its last whole line, and
     the object's size."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, key = url[len("s3://") :].partition("/")
     try:
-        got = boto3.client("s3").get_object(
+        got = run_history.s3_client().get_object(
             Bucket=bucket, Key=key, Range=f"bytes=0-{SAMPLE_BYTES - 1}"
         )
         data = got["Body"].read()
@@ -305,7 +301,7 @@ def need(config: dict, model: Model, rows: int) -> str:
                 f"it would take size {size} of {machine} × {config['workers_per_host']} worker(s)"
             )
     return (
-        f"no size would: the run's overhead alone is {model.overhead + model.fixed:.0f} s,"
+        f"no size would: the run's overhead alone is {model.seconds(0, 1):.0f} s,"
         " so give it a later deadline"
     )
 
@@ -437,7 +433,7 @@ def plan_lines(config: dict, result: dict) -> list[str]:
     if not result.get("sized"):
         why = result.get("msg")
         why = why[0] if isinstance(why, list) and why else why or "sizing did not run"
-        return [f"**Sizing:** {why}"]
+        return [f"**Sizing:** {str(why).removeprefix('sizing: ')}"]
     lines = [
         f"**Sizing:** this change runs size {result['config']['size']}, predicted"
         f" {_duration(result['predicted']['seconds'])} for {result['rows']} rows;"

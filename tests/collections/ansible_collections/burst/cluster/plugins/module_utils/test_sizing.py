@@ -36,37 +36,35 @@ def run(run_id, rows, workers, job, wall, started=1_790_000_000.0):
 
 
 def test_the_model_is_the_line_through_the_runs_and_their_overhead():
-    # job = 2 s + 0.01 s per row per worker; wall = job + 30 s
-    runs = [
-        run("a", 1000, 2, 7.0, 37.0),
-        run("b", 4000, 2, 22.0, 52.0),
-        run("c", 4000, 4, 12.0, 42),
-    ]
+    # at 2 workers: job = 2 s + 0.01 s per row per worker; wall = job + 30 s
+    runs = [run("a", 1000, 2, 7.0, 37.0), run("b", 4000, 2, 22.0, 52.0)]
     model = sizing.from_history(runs)
-    assert (model.basis, model.runs) == ("history", 3)
-    assert model.seconds_per_row == pytest.approx(0.01)
-    assert model.fixed == pytest.approx(2.0)
+    assert (model.basis, model.runs) == ("history", 2)
+    (per_row, fixed) = model.lines[2]
+    assert (per_row, fixed) == (pytest.approx(0.01), pytest.approx(2.0))
     assert model.overhead == pytest.approx(30.0)
-    assert model.efficiency == {2: 1.0, 4: 1.0}
-    assert model.seconds(8000, 8) == pytest.approx(30 + 2 + 10)
+    assert model.seconds(8000, 2) == pytest.approx(30 + 2 + 40)
+    assert model.seconds(8000, 8) == pytest.approx(30 + 2 + 10)  # as measured at 2
 
 
 def test_parallel_efficiency_is_measured_per_worker_count():
-    # 4 workers take 25 % longer per row than the line through the 2-worker runs says
+    # 4 workers take 25 % longer per row per worker than 2 do
     runs = [
         run("a", 1000, 2, 5.0, 15.0),
         run("b", 2000, 2, 10.0, 20.0),
         run("c", 4000, 4, 12.5, 22.5),
     ]
     model = sizing.from_history(runs)
-    assert model.efficiency[2] > model.efficiency[4]
-    assert model.seconds(8000, 4) > model.seconds(8000, 2) / 2 + model.overhead / 2
+    assert model.efficiency() == {2: 1.0, 4: 0.8}
+    assert model.seconds(8000, 4) == pytest.approx(10 + 8000 * 0.0125 / 4)
+    assert model.seconds(8000, 3) == pytest.approx(10 + 8000 * 0.0125 / 3)  # nearest: 4
+    assert "at 4 worker(s) 12.5 ms per row per worker" in model.describe()
 
 
 def test_size_auto_takes_the_cheapest_size_that_meets_the_deadline(tmp_path):
     config = aws_config(tmp_path, size="auto", job={"deadline": "10m"})
     assert config["job"]["deadline"] == 600
-    model = sizing.Model(basis="history", seconds_per_row=0.004, overhead=300.0, runs=2)
+    model = sizing.Model(basis="history", lines={4: (0.004, 0.0)}, overhead=300.0, runs=2)
     lines = sizing.table(config, model, 1_000_000, PRICES)
     by_size = {line["size"]: line for line in lines}
     # 1 000 000 rows × 4 ms ÷ (4 workers × size) + 300 s, against 600 × 0.8 = 480 s
@@ -86,7 +84,7 @@ def test_a_short_run_is_billed_a_minute():
 
 def test_no_size_meets_stops_naming_the_size_and_machine_it_would_take(tmp_path):
     config = aws_config(tmp_path, size="auto", job={"deadline": 600})
-    model = sizing.Model(basis="history", seconds_per_row=0.004, overhead=300.0, runs=2)
+    model = sizing.Model(basis="history", lines={4: (0.004, 0.0)}, overhead=300.0, runs=2)
     lines = sizing.table(config, model, 100_000_000, PRICES)
     with pytest.raises(sizing.SizingError) as caught:
         sizing.choose(config, lines)
@@ -109,7 +107,7 @@ def test_the_rows_growth_says_when_the_size_misses_the_deadline(tmp_path):
         run(str(i), round(1_000_000 * 2 ** (i / 10)), 12, 1, 2, 1_790_000_000 + i * day)
         for i in range(30)
     ]
-    model = sizing.Model(basis="history", seconds_per_row=0.001, overhead=300.0, runs=30)
+    model = sizing.Model(basis="history", lines={12: (0.001, 0.0)}, overhead=300.0, runs=30)
     text = sizing.growth(runs, config, model, 3)
     assert text.startswith(
         "rows grew 7.2 % a day over the last 30 runs; size 3 misses the deadline from about "
@@ -156,7 +154,8 @@ def test_a_sample_measures_the_classifier_on_the_controller(tmp_path):
     model = sizing.from_sample(config)
     assert model.basis == "sample" and model.overhead == 12
     # the black box hashes each row 2000 times: somewhere between 0.05 and 20 ms a row here
-    assert 5e-5 < model.seconds_per_row < 2e-2
+    (per_row, fixed) = model.lines[1]
+    assert 5e-5 < per_row < 2e-2 and fixed == 0
     assert model.sampled_seconds > 0
 
 
