@@ -15,7 +15,8 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
 )
 
-pytestmark = pytest.mark.slow
+# Five runs of site.yml: minutes on a machine shared with other work.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 JOB = {"slowness": 1000, "batch_rows": "auto", "timeout": 600}
 HISTORY_ERROR, SAMPLE_ERROR = 0.20, 0.35

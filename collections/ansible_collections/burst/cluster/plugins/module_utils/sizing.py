@@ -372,7 +372,7 @@ def plan(config: dict, s3_client=None) -> dict:
             f"size {size} is predicted to take {seconds:.0f} s, more than job.deadline"
             f" {deadline} s × sizing.margin {config['sizing']['margin']}"
         )
-    trend = growth(history.runs[-config["sizing"]["history"] :], config, model, size)
+    trend = growth(runs, config, model, size)
     if trend:
         warnings.append(trend)
     return {

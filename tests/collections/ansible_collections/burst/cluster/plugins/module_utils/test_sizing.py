@@ -184,3 +184,39 @@ def test_plan_of_a_fixed_size_that_misses_the_deadline_warns(tmp_path):
     ]
     text = "\n".join(sizing.table_text(config, planned))
     assert "| 1 ← runs | 2 | 14s | $0 | no |" in text
+
+
+def test_the_summary_puts_predicted_and_actual_side_by_side_with_the_error(tmp_path):
+    manifest = {"predicted": {"size": 2, "seconds": 55.0, "basis": "history"}, "wall_seconds": 50.0}
+    warnings = {"sizing_warnings": ["rows grew 4.0 % a day over the last 30 runs; size 2 misses"]}
+    lines = sizing.summary_lines(manifest, warnings)
+    assert lines == [
+        "**Predicted against actual:** predicted 55 s at size 2 (basis history), took 50 s:"
+        " error +10 %.",
+        "**Warning:** rows grew 4.0 % a day over the last 30 runs; size 2 misses",
+    ]
+    assert sizing.summary_lines({"wall_seconds": 50.0}, {}) == []
+
+
+def test_the_plan_shows_the_table_and_the_size_the_change_runs(tmp_path):
+    config = aws_config(tmp_path, size="auto", job={"deadline": "10m"})
+    model = sizing.Model(basis="history", lines={4: (0.004, 0.0)}, overhead=300.0, runs=2)
+    lines = sizing.table(config, model, 1_000_000, PRICES)
+    result = {
+        "sized": True,
+        "config": {**config, "size": 6},
+        "predicted": {"size": 6, "seconds": 466.7, "basis": "history"},
+        "rows": 1_000_000,
+        "model": model.describe(),
+        "table": lines,
+        "sizing_warnings": [],
+    }
+    text = "\n".join(sizing.plan_lines(sizing.sized(config, result), result))
+    assert "**Sizing:** this change runs size 6, predicted 7m47s for 1000000 rows;" in text
+    assert "| size | workers | predicted run | cost of a run | meets 10m00s × 0.8 |" in text
+    assert "| 6 ← runs | 24 | 7m47s |" in text and "| 5 | 20 | 8m20s |" in text
+    failed = {"msg": "sizing: size: 'auto' — no size up to 64 (c5.xlarge) meets …"}
+    assert sizing.sized(config, failed)["size"] == 64
+    assert sizing.plan_lines(config, failed) == [
+        "**Sizing:** size: 'auto' — no size up to 64 (c5.xlarge) meets …"
+    ]
