@@ -25,8 +25,9 @@ HISTORY_ERROR, SAMPLE_ERROR = 0.20, 0.35
 def run(directory, state_dir, name, rows, **changes):
     """site.yml on a cluster file of the shared directory; the run's manifest."""
     before = set((directory / "output").glob("*/manifest.json"))
+    changes["job"] = {**JOB, **changes.get("job", {})}
     path = cluster_file(
-        directory, name, source={"kind": "synthetic", "rows": rows, "seed": 5}, job=JOB, **changes
+        directory, name, source={"kind": "synthetic", "rows": rows, "seed": 5}, **changes
     )
     result = site(path, state_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
