@@ -76,7 +76,10 @@ def test_an_invalid_file_fails_the_preview_and_the_plan_quotes_the_loader(tmp_pa
     plan = (state_dir / "plan.md").read_text()  # no name to keep it under
     assert outputs.read_text() == f"plan={state_dir / 'plan.md'}\n"
     assert plan.startswith("### burst plan: the cluster file is invalid\n")
-    assert ": invalid cluster file:\nsize: 0 — must be an integer from 1 to 64\n```\n" in plan
+    assert (
+        ": invalid cluster file:\nsize: 0 — must be an integer from 1 to 64 or 'auto'\n```\n"
+        in plan
+    )
     assert "Cost" not in plan and "Resources" not in plan
     assert (tmp_path / "summary.md").read_text() == plan + "\n"
     quoted = plan.split("```\n")[1].splitlines()[0]

@@ -52,6 +52,13 @@ DEFAULTS = {
         "on_error": "fail",
         "max_frame_bytes": 64 * 1024 * 1024,
         "max_columns": 16384,
+        "deadline": None,
+    },
+    "sizing": {
+        "margin": 0.8,
+        "history": 30,
+        "sample_seconds": 3,
+        "overhead": {"local": 12, "static": 60, "aws": 420},
     },
 }
 
@@ -164,7 +171,7 @@ def test_the_sources_command_line_defaults_are_the_schemas():
     argv = ["source", "--listen", "127.0.0.1:1", "--scheduler", "x", "--sink", "127.0.0.1:2"]
     args = vars(_parser().parse_args(argv))
     given = {**DEFAULTS["job"], "batch_rows": _batch_rows(DEFAULTS["job"]["batch_rows"])}
-    for key in DEFAULTS["job"].keys() - {"timeout"}:  # the controller stops a run on time
+    for key in DEFAULTS["job"].keys() - {"timeout", "deadline"}:  # the controller's own
         assert args[key] == given[key], key
     for command in (["classify", "in.csv", "out.csv"], ["try", "--seed", "0"]):
         args = vars(_parser().parse_args(command))

@@ -10,6 +10,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import (
     run_charts,
     run_report,
+    sizing,
     stack_outputs,
 )
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
@@ -30,6 +31,7 @@ ARGUMENT_SPEC = {
     "dest": {"type": "path"},
     "append_to": {"type": "path"},
     "marks": {"type": "list", "elements": "dict", "default": []},
+    "sizing": {"type": "dict", "default": {}},
 }
 REQUIRED_BY_KIND = {"plan": ("cluster_file",), "run": ("config", "run_id")}
 
@@ -60,12 +62,15 @@ class ActionModule(ActionBase):
                     f"base_file: there is no {args['base_file']} (BASE=); the plan calls the"
                     " cluster file new"
                 ]
+            if isinstance(after, dict) and after["size"] == "auto":
+                after = sizing.sized(after, args["sizing"])
             markdown = run_report.plan_comment(
                 after,
                 base,
                 args["changes"],
                 args["failures"],
                 base_name=args["base_file"] and _shown(args["base_file"]),
+                sizing=sizing.plan_lines(after, args["sizing"]) if isinstance(after, dict) else (),
             )
         else:
             run_dir = os.path.join(args["config"]["results"]["dir"], args["run_id"])
@@ -85,6 +90,7 @@ class ActionModule(ActionBase):
                 args["failures"],
                 now=now,
                 charts=run_charts.summary_blocks(charts),
+                sizing=sizing.summary_lines(args["manifest"], args["sizing"]),
             )
             if problems:
                 result["warnings"] = problems

@@ -350,6 +350,7 @@ def _cross_field_problems(config, base_dir) -> list[str]:
             f"job.classifier_args.slowness: {_show(arguments['slowness'])} — not allowed here;"
             " the classifier gets job.slowness if it has a parameter named slowness"
         )
+    problems += _deadline_problems(config)
     source = config.get("source")
     if isinstance(source, dict) and source.get("kind") == "file":
         problems += _existing_file(source, "path", "source", base_dir)
@@ -359,6 +360,20 @@ def _cross_field_problems(config, base_dir) -> list[str]:
     if provider in providers.names() and (not section or isinstance(config.get(section), dict)):
         problems += providers.get(provider).problems(config, base_dir)
     return problems
+
+
+DEADLINE_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _deadline_problems(config) -> list[str]:
+    """job.deadline in seconds ('45m' -> 2700); size auto needs one."""
+    job = config.get("job")
+    deadline = job.get("deadline") if isinstance(job, dict) else None
+    if isinstance(deadline, str) and deadline[:-1].isdigit() and deadline[-1:] in DEADLINE_UNITS:
+        job["deadline"] = deadline = int(deadline[:-1]) * DEADLINE_UNITS[deadline[-1]]
+    if config.get("size") == "auto" and isinstance(job, dict) and deadline is None:
+        return ["size: 'auto' — needs job.deadline, the time a run must finish in (e.g. '45m')"]
+    return []
 
 
 def _existing_file(section: dict, key: str, name: str, base_dir) -> list[str]:

@@ -40,14 +40,14 @@ NOT_COMPARED = object()  # no earlier version of the file to compare with
 
 
 def plan_comment(
-    new, base=NOT_COMPARED, changes=None, failures=(), prices=None, base_name=None
+    new, base=NOT_COMPARED, changes=None, failures=(), prices=None, base_name=None, sizing=()
 ) -> str:
     """The pull-request comment for a change of the cluster file.
 
     ``new`` and ``base`` are loaded configs or, for a file that does not load, the loader's
     message; ``base`` is None for a file new in the change, NOT_COMPARED when there is no
     earlier version to compare with; ``base_name`` names the earlier file. ``changes``
-    counts the preview's operations.
+    counts the preview's operations; ``sizing`` is the sizing table's Markdown lines.
     """
     prices = prices or load_prices()
     if isinstance(new, str):
@@ -80,6 +80,7 @@ def plan_comment(
                 if changed
                 else "\nNo change to the cluster file."
             )
+    lines += ["", *sizing, ""] if sizing else []
     lines += ["", _resources(new, changes), ""]
     files = {"before": base, "after": new} if isinstance(base, dict) else {"this file": new}
     chart = run_charts.mermaid_bars(
@@ -96,11 +97,19 @@ def plan_comment(
 
 
 def run_summary(
-    config: dict, run_id: str, manifest: dict, failures=(), prices=None, now=None, charts=()
+    config: dict,
+    run_id: str,
+    manifest: dict,
+    failures=(),
+    prices=None,
+    now=None,
+    charts=(),
+    sizing=(),
 ) -> str:
     """The summary of one run: its rows, its time, where the results are and what failed.
     ``now`` (seconds since the epoch) is when the run ends; its start is in ``run_id``.
-    ``charts`` are Markdown blocks (Mermaid) shown after the table."""
+    ``charts`` are Markdown blocks (Mermaid) shown after the table; ``sizing`` Markdown lines
+    of its predicted time against the actual."""
     prices = prices or load_prices()
     outcome = "failed" if failures else "succeeded"
     lines = [f"### burst run `{run_id}` of `{config['name']}`: {outcome}", ""]
@@ -134,6 +143,7 @@ def run_summary(
     if started is not None:
         wall = round((time.time() if now is None else now) - started)
         lines.append(f"| wall time | {wall} s, from the run's start to this summary |")
+    lines += ["", *sizing] if sizing else []
     lines += ["", _cost_line(run_cost(config, prices), prices, config["provider"])]
     if failures:
         lines += ["", "**What failed:**", _fenced("\n".join(failures))]

@@ -85,6 +85,13 @@ options:
     type: list
     elements: dict
     default: []
+  sizing:
+    description:
+      - What M(burst.cluster.sizing) returned; the plan shows its table and the size the change
+        runs, the run's summary its predicted time against the actual, with the error, and its
+        warnings (a size predicted to miss C(job.deadline), the rows' growth).
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

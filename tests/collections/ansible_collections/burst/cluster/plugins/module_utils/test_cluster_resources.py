@@ -10,6 +10,7 @@ from ansible_collections.burst.cluster.plugins.module_utils import (
     cluster_config,
     cluster_resources,
     pulumi_stack,
+    sizing,
     stack_outputs,
 )
 from pulumi_mocks import GET_AMI, INSTANCE, LOOKED_UP_AMI, RecordingMocks, resolve
@@ -48,6 +49,16 @@ def aws_config(tmp_path, size=1, source=None, job=None, **aws):
 def declare(mocks, config) -> dict:
     """The resolved outputs of ``declare``; the mocks hold what was declared."""
     return resolve(lambda: cluster_resources.declare(config, PUBLIC_KEY))
+
+
+def exports(program) -> dict:
+    """What ``program`` exports, resolved."""
+
+    def run_program():
+        program()
+        return pulumi.runtime.get_root_resource().outputs
+
+    return resolve(run_program)
 
 
 def one(mocks, typ):
@@ -376,12 +387,7 @@ def test_the_program_exports_the_outputs_of_the_cluster_file(mocks, tmp_path):
     cluster_file = tmp_path / "cluster.yaml"
     cluster_file.write_text(CLUSTER_FILE)
     program = pulumi_stack.program(cluster_config.load_cluster_file(cluster_file), PUBLIC_KEY)
-
-    def run_program():
-        program()
-        return pulumi.runtime.get_root_resource().outputs
-
-    exported = resolve(run_program)
+    exported = exports(program)
     assert tuple(exported) == stack_outputs.TOP_KEYS
     assert [host["name"] for host in exported["hosts"]] == [
         "fromfile-0",
@@ -396,3 +402,17 @@ def test_the_program_exports_the_outputs_of_the_cluster_file(mocks, tmp_path):
     ingress = one(mocks, "aws:ec2/securityGroup:SecurityGroup").inputs["ingress"]
     [ssh] = [rule for rule in ingress if not rule.get("self")]
     assert ssh["cidrBlocks"] == ["198.51.100.0/24"]
+
+
+def test_the_program_makes_the_size_sizing_picked_for_size_auto(mocks, tmp_path):
+    cluster_file = tmp_path / "cluster.yaml"
+    auto = CLUSTER_FILE.replace("size: 3", "size: auto").replace(
+        "{timeout: 600}", "{deadline: 45m}"
+    )
+    cluster_file.write_text(auto)
+    config = cluster_config.load_cluster_file(cluster_file)
+    assert config["size"] == "auto"
+    program = pulumi_stack.program(sizing.sized(config, {"config": {"size": 2}}), PUBLIC_KEY)
+    exported = exports(program)
+    names = [host["name"] for host in exported["hosts"]]
+    assert names == ["fromfile-0", "fromfile-1", "fromfile-metrics"]

@@ -1,0 +1,112 @@
+"""Sizing against measured runs of site.yml, provider local: two calibration runs at 5 000 and
+10 000 rows, then 30 000 rows at 1 and at 2 workers predicted and run; size auto; the sample
+basis of a first run. Run with -s to see the errors measured."""
+
+import json
+
+import pytest
+from ansible_collections.burst.cluster.plugins.module_utils import sizing
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    load_cluster_file,
+)
+from conftest import cluster_file
+from site_runs import site
+
+# Five runs of site.yml: minutes on a machine shared with other work.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+JOB = {"slowness": 1000, "batch_rows": "auto", "timeout": 600}
+HISTORY_ERROR, SAMPLE_ERROR = 0.20, 0.35
+
+
+def run(directory, state_dir, name, rows, **changes):
+    """site.yml on a cluster file of the shared directory; the run's manifest."""
+    before = set((directory / "output").glob("*/manifest.json"))
+    changes["job"] = {**JOB, **changes.get("job", {})}
+    path = cluster_file(
+        directory, name, source={"kind": "synthetic", "rows": rows, "seed": 5}, **changes
+    )
+    result = site(path, state_dir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (manifest,) = set((directory / "output").glob("*/manifest.json")) - before
+    return json.loads(manifest.read_text())
+
+
+def error(predicted, actual):
+    return (predicted - actual) / actual
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every run of the module's cluster, in order, with the predictions made between them."""
+    directory = tmp_path_factory.mktemp("sizing")
+    state_dir = directory / "state"
+    done = {"first": run(directory, state_dir, "first.yaml", 5000)}
+    done["second"] = run(directory, state_dir, "second.yaml", 10000)
+    path = cluster_file(
+        directory, "plan.yaml", source={"kind": "synthetic", "rows": 30000, "seed": 5}, job=JOB
+    )
+    done["table"] = sizing.plan(load_cluster_file(path))
+    done["one"] = run(directory, state_dir, "one.yaml", 30000, size=1)
+    done["two"] = run(directory, state_dir, "two.yaml", 30000, size=2)
+    done.update(directory=directory, state_dir=state_dir)
+    return done
+
+
+def test_the_first_run_is_predicted_from_a_sample(runs):
+    first = runs["first"]
+    assert first["predicted"]["basis"] == "sample" and first["predicted"]["size"] == 2
+    seen = error(first["predicted"]["seconds"], first["wall_seconds"])
+    print(
+        f"\nsample basis, 5000 rows at 2 workers: predicted {first['predicted']['seconds']} s,"
+        f" took {first['wall_seconds']} s, error {seen:+.1%}"
+    )
+    assert abs(seen) <= SAMPLE_ERROR
+    assert runs["second"]["predicted"]["basis"] == "history"
+
+
+def test_30000_rows_at_1_and_2_workers_are_predicted_from_two_runs(runs):
+    table = {line["workers"]: line["seconds"] for line in runs["table"]["table"]}
+    assert runs["table"]["runs"] == 2 and runs["table"]["predicted"]["basis"] == "history"
+    for workers, key in ((1, "one"), (2, "two")):
+        measured = runs[key]
+        assert measured["workers"] == workers and measured["rows_in"] == 30000
+        seen = error(table[workers], measured["wall_seconds"])
+        print(
+            f"\nhistory basis (2 runs), 30000 rows at {workers} worker(s): predicted"
+            f" {table[workers]} s, took {measured['wall_seconds']} s (job {measured['seconds']} s),"
+            f" error {seen:+.1%}"
+        )
+        assert abs(seen) <= HISTORY_ERROR
+
+
+def test_size_auto_picks_the_size_a_person_would(runs):
+    """With the deadline between the two measured runs a person takes size 2; with room for
+    the slower one, size 1, which costs no more."""
+    one, two = runs["one"]["wall_seconds"], runs["two"]["wall_seconds"]
+    assert one > two * 1.2, (one, two)
+    between = round((one + two) / 2 / 0.8)
+    roomy = round(one * 1.3 / 0.8)
+    path = cluster_file(
+        runs["directory"],
+        "auto.yaml",
+        size="auto",
+        source={"kind": "synthetic", "rows": 30000, "seed": 5},
+        job={**JOB, "deadline": roomy},
+    )
+    assert sizing.plan(load_cluster_file(path))["size"] == 1
+    auto = run(
+        runs["directory"],
+        runs["state_dir"],
+        "auto.yaml",
+        30000,
+        size="auto",
+        job={**JOB, "deadline": between},
+    )
+    assert (auto["size"], auto["workers"], auto["predicted"]["size"]) == (2, 2, 2)
+    print(
+        f"\nsize auto, deadline {between} s: size {auto['size']},"
+        f" predicted {auto['predicted']['seconds']} s, took {auto['wall_seconds']} s"
+    )
+    summary = (runs["directory"] / "output" / auto["run_id"] / "summary.md").read_text()
+    assert f"predicted {auto['predicted']['seconds']:.0f} s at size 2 (basis history)" in summary
