@@ -15,7 +15,7 @@ description:
     C(classifier), C(slowness), ...) stay as they are."
   - Without a manifest it does nothing.
 version_added: 0.2.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   config:
     description: The run's config (its size an integer), as M(burst.cluster.sizing) returns it.
@@ -51,6 +51,7 @@ attributes:
     support: none
     description: No diff.
   platform:
+    support: full
     platforms: posix
     description: Runs on the controller.
 """

@@ -23,7 +23,7 @@ description:
   - A fixed size whose input cannot be sized (an S3 object that cannot be read, say) gives a
     warning and no table.
 version_added: 0.2.0
-author: burst
+author: burst (!UNKNOWN)
 options:
   config:
     description: The cluster file as M(burst.cluster.config) returns it.
@@ -43,6 +43,7 @@ attributes:
     support: none
     description: Nothing to compare.
   platform:
+    support: full
     platforms: posix
     description: Runs on the controller.
 """
