@@ -145,6 +145,15 @@ def _schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+def largest_size() -> int:
+    """The most machines ``size`` may name."""
+    return next(
+        choice["maximum"]
+        for choice in _schema()["properties"]["size"]["anyOf"]
+        if "maximum" in choice
+    )
+
+
 def load_cluster_file(path, overrides=None) -> dict:
     """Read, validate and normalise a cluster file, with ``overrides`` (a mapping of sections,
     e.g. ``{"source": {"rows": 100}}``) merged in; raise ClusterConfigError on any mistake."""

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 
 from ansible_collections.burst.cluster.plugins.module_utils import run_history
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import largest_size
 from ansible_collections.burst.cluster.plugins.module_utils.run_report import load_prices, run_cost
 
-MAX_SIZE = 64  # the schema's
 MAX_SAMPLE_ROWS = 100_000
 SAMPLE_BYTES = 1024 * 1024  # of an s3 object, for its bytes per row and its sample
 BILLED_MINIMUM_SECONDS = 60  # EC2 bills per second, with a minute at least
@@ -230,8 +230,8 @@ def sizes(config: dict) -> range:
     if config["provider"] == "local":
         return range(1, max(1, (os.cpu_count() or 1) // config["workers_per_host"]) + 1)
     if config["provider"] == "static":
-        return range(1, min(MAX_SIZE, len(config["static"]["hosts"])) + 1)
-    return range(1, MAX_SIZE + 1)
+        return range(1, min(largest_size(), len(config["static"]["hosts"])) + 1)
+    return range(1, largest_size() + 1)
 
 
 def run_cost_usd(config: dict, size: int, seconds: float, prices=None) -> float | None:
