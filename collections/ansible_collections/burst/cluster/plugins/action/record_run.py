@@ -9,6 +9,7 @@ import time
 from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import run_history, sizing
 from ansible_collections.burst.cluster.plugins.module_utils.stack_outputs import host_plan
+from ansible_collections.burst.cluster.plugins.modules.record_run import ARGUMENT_SPEC
 
 
 class ActionModule(ActionBase):
@@ -20,15 +21,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(
-            argument_spec={
-                "config": {"type": "dict", "required": True},
-                "run_id": {"type": "str", "required": True},
-                "controller": {"type": "str", "required": True},
-                "failures": {"type": "list", "elements": "str", "default": []},
-                "predicted": {"type": "dict"},
-            },
-        )
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         config = args["config"]
         path = os.path.join(config["results"]["dir"], args["run_id"], run_history.MANIFEST)
         try:

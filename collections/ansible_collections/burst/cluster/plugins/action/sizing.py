@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import sizing
+from ansible_collections.burst.cluster.plugins.modules.sizing import ARGUMENT_SPEC
 
 
 class ActionModule(ActionBase):
@@ -15,9 +16,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(
-            argument_spec={"config": {"type": "dict", "required": True}},
-        )
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         config = args["config"]
         try:
             planned = sizing.plan(config)

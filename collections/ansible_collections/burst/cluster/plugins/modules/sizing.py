@@ -101,3 +101,21 @@ sizing_warnings:
   type: list
   elements: str
 """
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+ARGUMENT_SPEC = {
+    "config": {"type": "dict", "required": True},
+}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.fail_json(
+        msg="burst.cluster.sizing runs on the controller through its action plugin;"
+        " it was reached as a module, so the action plugin was bypassed"
+    )
+
+
+if __name__ == "__main__":
+    main()
