@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.burst.cluster.plugins.module_utils import sizing
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import load_cluster_file
 from conftest import BIN, REPO, cluster_file, processes_with_env
 from netns_hosts import netns_hosts
 from site_runs import (
@@ -161,3 +163,47 @@ def test_a_dead_component_fails_the_run_and_leaves_no_host_busy(
     assert time.monotonic() - began < 150
     assert leftovers(hosts) == {}
     assert not (state_dir / "e2e" / "stack-outputs.json").exists()
+
+
+def test_sizing_predicts_a_static_cluster_from_its_runs(tmp_path, state_dir, cluster):
+    """Two calibration runs at 2 000 and 4 000 rows; then 8 000 rows with size auto and a
+    deadline that only size 2 meets: the run takes size 2, within 20 % of its prediction."""
+    hosts, overrides, extra, env, _ = cluster
+    job = {
+        "slowness": 5000,
+        "batch_rows": "auto",
+        "timeout": 300,
+    }  # jobs of seconds, not the overhead alone
+
+    def run(rows, **changes):
+        path = cluster_file(
+            tmp_path,
+            f"sizing-{rows}.yaml",
+            source={"kind": "synthetic", "rows": rows, "seed": 5},
+            **{**overrides, "job": job, **changes},
+        )
+        before = set((tmp_path / "output").glob("*/manifest.json"))
+        result = site(path, state_dir, *extra, **env)
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr
+        (manifest,) = set((tmp_path / "output").glob("*/manifest.json")) - before
+        return path, json.loads(manifest.read_text())
+
+    _, first = run(2000)
+    path, second = run(4000)
+    assert second["predicted"]["basis"] == "history"
+    config = load_cluster_file(path, {"source": {"rows": 8000}})
+    planned = sizing.plan(config)
+    predicted = {line["size"]: line["seconds"] for line in planned["table"]}
+    assert planned["runs"] == 2 and predicted[1] > predicted[2]
+    deadline = round((predicted[1] + predicted[2]) / 2 / config["sizing"]["margin"])
+    _, auto = run(8000, size="auto", job={**job, "deadline": deadline})
+    assert (auto["size"], auto["workers"], auto["predicted"]["size"]) == (2, 2, 2)
+    error = (auto["predicted"]["seconds"] - auto["wall_seconds"]) / auto["wall_seconds"]
+    print(
+        f"\nstatic, history of 2 runs, 8000 rows at 2 workers: predicted"
+        f" {auto['predicted']['seconds']} s, took {auto['wall_seconds']} s, error {error:+.1%};"
+        f" {planned['model']}; the runs' (wall, job) seconds:"
+        f" {[(run['wall_seconds'], run['seconds']) for run in (first, second, auto)]}"
+    )
+    assert abs(error) <= 0.20
+    assert leftovers(hosts) == {}

@@ -1,12 +1,12 @@
 """How long a run of a cluster file takes at each size, and which size meets job.deadline.
 
 The model: a run's wall time = overhead + job. From history (``run_history``) the overhead is
-the median of the runs' wall − job; for each worker count measured, the job is a least-squares
-line through (rows ÷ workers, job seconds): fixed seconds + rows × seconds per row per worker
-÷ workers. A size is predicted by the line of the nearest worker count measured; the parallel
-efficiency at a count is the fewest workers' seconds per row ÷ its own. Without history, a
-sample of the input is classified on the controller (one process, so efficiency 1) and the
-overhead is sizing.overhead's for the provider.
+the median (the lower middle) of the runs' wall − job; for each worker count measured, the job
+is a least-squares line through (rows ÷ workers, job seconds): fixed seconds + rows × seconds
+per row per worker ÷ workers. A size is predicted by the line of the nearest worker count
+measured; the parallel efficiency at a count is the fewest workers' seconds per row ÷ its own.
+Without history, a sample of the input is classified on the controller (one process, so
+efficiency 1) and the overhead is sizing.overhead's for the provider.
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ def from_history(runs: list[run_history.Run]) -> Model | None:
         lines[workers] = _line(points)
     return Model(
         basis="history",
-        overhead=statistics.median(run.wall_seconds - run.seconds for run in runs),
+        # The lower middle: of two runs, the faster, so that one run that installed the app on
+        # hosts that keep it (static) does not set the overhead of every run after it.
+        overhead=statistics.median_low(run.wall_seconds - run.seconds for run in runs),
         lines=lines,
         runs=len(runs),
     )
