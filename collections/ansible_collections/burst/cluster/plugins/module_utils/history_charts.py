@@ -194,7 +194,7 @@ def mermaid_run_times(runs: list[run_history.Run], config: dict, count=MERMAID_R
         for run in timed
     ]
     series = [("bar", [run["wall_seconds"] for run in timed])]
-    title = f"run time of the last {len(timed)} run(s), s"
+    title = f"run time over the last {len(timed)} run(s) (s)"
     if config["job"]["deadline"]:
         series.append(("line", [config["job"]["deadline"]] * len(timed)))
         title += f"; line: job.deadline {config['job']['deadline']} s"
