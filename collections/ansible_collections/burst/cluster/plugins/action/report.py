@@ -126,13 +126,10 @@ def _history(args, result):
         result.update(failed=True, msg=f"cannot write {dest}: {error}")
         return result
     runs = len(history.runs)
-    where = config["results"]["dir"] + (
-        f" and {config['results']['s3']}" if config["results"]["s3"] else ""
-    )
     said = (
         f"{dest}: {runs} run(s) of {config['name']}"
         if runs
-        else f"{dest}: no run of {config['name']} in {where} yet"
+        else f"{dest}: no run of {config['name']} in {history_charts.places(config)} yet"
     )
     result.update(
         changed=True, dest=dest, runs=runs, notes=history.notes, msg=[said, *history.notes]

@@ -59,7 +59,6 @@ def lines(runs: list[run_history.Run]) -> list[dict]:
                 if done is not None and seconds and workers
                 else None,
                 "cost": _number(run.cost),
-                "where": run.where,
             }
         )
     return found
@@ -77,8 +76,7 @@ def page(config: dict, history: run_history.History) -> str:
     """``history.html``: the runs' charts and table, what was skipped, or why there is none."""
     runs = lines(history.runs)
     title = f"burst history of {config['name']}: {len(runs)} run(s)"
-    places = [config["results"]["dir"]] + [config["results"]["s3"] or ""]
-    where = " and ".join(html.escape(place) for place in places if place)
+    where = html.escape(places(config))
     skipped = "".join(f"<li>{html.escape(note)}</li>" for note in history.notes)
     skipped = f'<h2>Skipped</h2><ul id="skipped">{skipped}</ul>' if skipped else ""
     if not runs:
@@ -95,6 +93,15 @@ def page(config: dict, history: run_history.History) -> str:
         + skipped
     )
     return run_charts.document(title, body)
+
+
+def places(config: dict) -> str:
+    """Where the runs are read from: results.dir (relative to the cluster file's directory
+    when inside it) and results.s3."""
+    directory = os.path.relpath(config["results"]["dir"], config["base_dir"])
+    if directory.startswith(".."):
+        directory = config["results"]["dir"]
+    return directory + (f" and {config['results']['s3']}" if config["results"]["s3"] else "")
 
 
 def _figures(runs: list[dict], config: dict) -> list:

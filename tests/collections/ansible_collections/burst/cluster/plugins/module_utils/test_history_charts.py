@@ -77,8 +77,10 @@ def test_the_page_charts_every_run_and_lists_what_it_skipped(tmp_path):
 def test_without_runs_the_page_says_so_and_draws_nothing(tmp_path):
     cfg = config(tmp_path)
     page = history_charts.page(cfg, history_charts.read(cfg))
-    assert f'<p id="no-runs">No run of hourly in {tmp_path / "output"} yet.</p>' in page
+    assert '<p id="no-runs">No run of hourly in output yet.</p>' in page
     assert "<script" not in page
+    elsewhere = config(tmp_path / "jobs", results={"dir": str(tmp_path / "runs")})
+    assert history_charts.places(elsewhere) == str(tmp_path / "runs")
 
 
 def test_history_from_s3_and_results_dir(tmp_path, s3):
@@ -91,7 +93,7 @@ def test_history_from_s3_and_results_dir(tmp_path, s3):
 
     assert [run.run_id for run in history.runs] == [*RUNS, UNCOLLECTED]
     assert history.runs[0].where == f"s3://team-results/burst/{next(iter(RUNS))}/manifest.json"
-    assert f"from {tmp_path / 'output'} and s3://team-results/burst:" in page
+    assert "from output and s3://team-results/burst:" in page
     skipped = re.search(r'<ul id="skipped">(.*?)</ul>', page)[1]
     assert skipped.count("<li>skipped s3://team-results/burst/") == 3
 
