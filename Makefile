@@ -1,7 +1,8 @@
 # burst: `make run` runs the job of cluster.yaml; `make test` runs every test, `make test-fast`
 # all but the slow ones.
 # `make check` checks the file; `make preview` shows what a run would make and writes the plan;
-# `make down` removes a cluster left up. ROWS=N runs N synthetic rows instead of the file's;
+# `make down` removes a cluster left up; `make report` draws its runs in <results.dir>/history.html.
+# ROWS=N runs N synthetic rows instead of the file's;
 # BASE=FILE makes the plan compare with an earlier version of the cluster file.
 # Each first builds a virtual environment from python3 (3.11 or newer) and pyproject.toml.
 
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: run check preview down test test-fast test-hosts test-browser lint bench venv clean constraints
+.PHONY: run check preview down report test test-fast test-hosts test-browser lint bench venv clean constraints
 
 CLUSTER_ARG = $(if $(CLUSTER),-e cluster_file=$(abspath $(CLUSTER)))
 # ROWS and BASE may come from a workflow's input: the shell expands them, make never does,
@@ -32,6 +33,9 @@ preview: $(READY)
 
 down: $(READY)
 	$(PLAYBOOK) playbooks/down.yml $(CLUSTER_ARG)
+
+report: $(READY)
+	$(PLAYBOOK) playbooks/report.yml $(CLUSTER_ARG)
 
 test: lint test-hosts test-browser
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -92,6 +92,18 @@ def figures(results: dict) -> list[tuple[str, str, float, str, bool]]:
             overhead["overhead_s"] <= 10,
         )
     )
+    report = results["report_cost"]
+    rows.append(
+        (
+            f"the run report's cost to the job (batches.csv, Dask's performance report),"
+            f" black box, {report['rows']:,} rows, {report['workers']} worker(s)",
+            f"{report['cost_percent']:+.2f} % (job {report['median_with']} s with it,"
+            f" {report['median_without']} s without)",
+            report["cost_percent"],
+            "≤ 2 %",
+            report["cost_percent"] <= 2,
+        )
+    )
     growth = results["growth"]
     small, big = growth["rows"]
     rows.append(

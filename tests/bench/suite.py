@@ -23,6 +23,7 @@ import contenders as c
 import pandas as pd
 import yaml
 from bench_report import write_chart, write_table
+from report_cost import report_cost
 
 REPO = Path(__file__).resolve().parents[2]
 SIZES = {
@@ -32,6 +33,7 @@ SIZES = {
         "throughput_rows": 1_000_000,
         "growth_rows": 100_000,
         "overhead_rows": 10_000,
+        "report_rows": 20_000,
         "rounds": 3,
         "sweep_rows": [20_000, 100_000],
         "sweep_slowness": [10, 100, 1000, 10_000],
@@ -43,6 +45,7 @@ SIZES = {
         "throughput_rows": 3_000,
         "growth_rows": 300,
         "overhead_rows": 200,
+        "report_rows": 300,
         "rounds": 1,
         "sweep_rows": [300],
         "sweep_slowness": [10, 100],
@@ -412,6 +415,14 @@ def main() -> None:
         )
         results["growth"] = growth(results["throughput"], work, size)
         results["overhead"] = overhead(work, size)
+        (work / "report-cost").mkdir()
+        results["report_cost"] = report_cost(
+            work / "report-cost",
+            size["report_rows"],
+            size["slowness"],
+            os.cpu_count() or 1,
+            size["rounds"],
+        )
     results["seconds"] = round(time.time() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -54,9 +54,13 @@ def test_the_smoke_run_writes_results_json_markdown_and_png(tmp_path):
     overhead = results["overhead"]
     assert 0 < overhead["job_s"] < overhead["wall_s"]
     assert {"start", "wait for the job", "tear down and report"} <= set(overhead["phases"])
+    report = results["report_cost"]
+    assert [len(report["job_seconds"][kind]) for kind in ("without", "with")] == [1, 1]
+    assert report["median_with"] > 0 and report["median_without"] > 0
 
     table = (tmp_path / "results.md").read_text()
     assert table.startswith("Smoke run on tiny inputs: the targets do not apply.")
     assert "| what | measured | target | met |" in table
     assert table.count("\n| burst") >= 2
+    assert "| the run report's cost to the job" in table
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

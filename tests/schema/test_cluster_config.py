@@ -148,7 +148,7 @@ def test_minimal_file_gets_every_default(tmp_path):
     assert config == {
         "name": "x",
         **DEFAULTS,
-        "results": {"dir": str(tmp_path / "output"), "s3": None},
+        "results": {"dir": str(tmp_path / "output"), "s3": None, "history": 1000},
         "cluster_file": str(tmp_path / "cluster.yaml"),
         "base_dir": str(tmp_path),
     }

@@ -162,4 +162,6 @@ def test_apply_steps_without_aws_run_in_order_and_leave_the_artifact(tmp_path):
     assert [chart["title"] for chart in charts] == [
         "rows/s over the job (x: seconds since its start)",
         "wall time by phase (s)",
+        "run time over the last 1 run(s) (s)",
     ]
+    assert charts[2]["series"] == [("bar", [round(manifest["wall_seconds"], 1)])]

@@ -1,5 +1,5 @@
 """Action plugin of burst.cluster.report: render the plan of a change or the summary of a run
-on the controller, and write it as Markdown."""
+on the controller, and write it as Markdown; or draw the cluster's runs in history.html."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import time
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import (
+    history_charts,
     run_charts,
+    run_history,
     run_report,
     sizing,
     stack_outputs,
@@ -19,7 +21,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
 )
 
 ARGUMENT_SPEC = {
-    "kind": {"type": "str", "required": True, "choices": ["plan", "run"]},
+    "kind": {"type": "str", "required": True, "choices": ["plan", "run", "history"]},
     "cluster_file": {"type": "path"},
     "overrides": {"type": "dict", "default": {}},
     "base_file": {"type": "path"},
@@ -33,7 +35,11 @@ ARGUMENT_SPEC = {
     "marks": {"type": "list", "elements": "dict", "default": []},
     "sizing": {"type": "dict", "default": {}},
 }
-REQUIRED_BY_KIND = {"plan": ("cluster_file",), "run": ("config", "run_id")}
+REQUIRED_BY_KIND = {
+    "plan": ("cluster_file",),
+    "run": ("config", "run_id"),
+    "history": ("config",),
+}
 
 
 class ActionModule(ActionBase):
@@ -49,6 +55,8 @@ class ActionModule(ActionBase):
             argument_spec=ARGUMENT_SPEC,
             required_if=[("kind", kind, names) for kind, names in REQUIRED_BY_KIND.items()],
         )
+        if args["kind"] == "history":
+            return _history(args, result)
         if args["kind"] == "plan":
             after = _load(args["cluster_file"], args["overrides"])
             if isinstance(after, dict):
@@ -71,6 +79,7 @@ class ActionModule(ActionBase):
                 args["failures"],
                 base_name=args["base_file"] and _shown(args["base_file"]),
                 sizing=sizing.plan_lines(after, args["sizing"]) if isinstance(after, dict) else (),
+                charts=_run_times(after) if isinstance(after, dict) else (),
             )
         else:
             run_dir = os.path.join(args["config"]["results"]["dir"], args["run_id"])
@@ -89,7 +98,7 @@ class ActionModule(ActionBase):
                 args["manifest"],
                 args["failures"],
                 now=now,
-                charts=run_charts.summary_blocks(charts),
+                charts=run_charts.summary_blocks(charts) + _run_times(args["config"]),
                 sizing=sizing.summary_lines(args["manifest"], args["sizing"]),
             )
             if problems:
@@ -104,6 +113,35 @@ class ActionModule(ActionBase):
             )
         result.update(changed=True, markdown=markdown, dest=dest)
         return result
+
+
+def _history(args, result):
+    """history.html in results.dir, from every run read."""
+    config = args["config"]
+    dest = args["dest"] or os.path.join(config["results"]["dir"], history_charts.PAGE)
+    history = history_charts.read(config)
+    try:
+        _write(dest, history_charts.page(config, history), "w")
+    except (OSError, ImportError) as error:
+        result.update(failed=True, msg=f"cannot write {dest}: {error}")
+        return result
+    runs = len(history.runs)
+    said = (
+        f"{dest}: {runs} run(s) of {config['name']}"
+        if runs
+        else f"{dest}: no run of {config['name']} in {history_charts.places(config)} yet"
+    )
+    result.update(
+        changed=True, dest=dest, runs=runs, notes=history.notes, msg=[said, *history.notes]
+    )
+    return result
+
+
+def _run_times(config):
+    """The Mermaid chart of the cluster's last runs' times, if it has any."""
+    history = run_history.read_history(config, limit=history_charts.MERMAID_RUNS)
+    block = history_charts.mermaid_run_times(history.runs, config)
+    return [block] if block else []
 
 
 def _charts(run_dir, args, now, result):

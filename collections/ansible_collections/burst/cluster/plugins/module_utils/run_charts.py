@@ -222,6 +222,12 @@ def page(data: dict, title: str) -> str:
             title=f"Predicted against actual seconds ({predicted['size']} machines)"
         )
         figures.append(("predicted", figure))
+    return _page(data, title, sections(figures))
+
+
+def sections(figures: list) -> list[str]:
+    """A ``<section class="chart" id="chart-<name>">`` per (name, plotly figure), plotly's
+    JavaScript inlined in the first."""
     parts = []
     for number, (name, figure) in enumerate(figures):
         figure.update_layout(height=360, margin={"l": 60, "r": 30, "t": 50, "b": 40})
@@ -232,7 +238,19 @@ def page(data: dict, title: str) -> str:
             )
             + "</section>"
         )
-    return _page(data, title, parts)
+    return parts
+
+
+def document(title: str, body: str) -> str:
+    """A whole page of ``body`` under ``title``."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}th{{text-align:left;padding-right:1em}}
+#failed{{border:2px solid #c00;padding:0 1em;background:#fff4f4}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+{body}
+</body></html>
+"""
 
 
 def _page(data: dict, title: str, charts: list[str]) -> str:
@@ -268,17 +286,13 @@ def _page(data: dict, title: str, charts: list[str]) -> str:
         else ""
     )
     charts_html = "\n".join(charts) or "<p>No batch finished: there is nothing to chart.</p>"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}th{{text-align:left;padding-right:1em}}
-#failed{{border:2px solid #c00;padding:0 1em;background:#fff4f4}}</style></head>
-<body><h1>{escape(title)}</h1>
-<table id="facts">{table}</table>
+    return document(
+        title,
+        f"""<table id="facts">{table}</table>
 {failed}{dask}
 {charts_html}
-<p>The data behind these charts: <a href="timeline.json">timeline.json</a>.</p>
-</body></html>
-"""
+<p>The data behind these charts: <a href="timeline.json">timeline.json</a>.</p>""",
+    )
 
 
 def _count(rows_in) -> str:
@@ -290,34 +304,30 @@ def mermaid_line(title: str, points: list[list[float]], y_label: str) -> str | N
     if len(points) < 2:
         return None
     decimals = 0 if points[-1][0] - points[0][0] >= 2 * len(points) else 1
-    x_labels = ", ".join(f'"{x:.{decimals}f}"' for x, _ in points)
-    values = ", ".join(_number(y) for _, y in points)
-    top = max(y for _, y in points)
-    return "\n".join(
-        [
-            "```mermaid",
-            "xychart-beta",
-            f'    title "{_label(title, MERMAID_TITLE)}"',
-            f"    x-axis [{x_labels}]",
-            f'    y-axis "{_label(y_label)}" 0 --> {_number(top * 1.1 or 1)}',
-            f"    line [{values}]",
-            "```",
-        ]
-    )
+    labels = [f"{x:.{decimals}f}" for x, _ in points]
+    return mermaid_chart(title, labels, [("line", [y for _, y in points])], y_label)
 
 
 def mermaid_bars(title: str, labels: list[str], values: list[float], y_label: str) -> str | None:
     """A Mermaid ``xychart-beta`` bar chart, or None without values."""
-    if not values:
-        return None
+    return mermaid_chart(title, labels, [("bar", values)], y_label) if values else None
+
+
+def mermaid_chart(title: str, labels: list[str], series: list[tuple], y_label: str) -> str:
+    """A Mermaid ``xychart-beta`` block: ``series`` are ("bar" or "line", values), one value
+    per label, on a y axis from 0."""
+    top = max(value for _, values in series for value in values)
     return "\n".join(
         [
             "```mermaid",
             "xychart-beta",
             f'    title "{_label(title, MERMAID_TITLE)}"',
             "    x-axis [" + ", ".join(f'"{_label(label)}"' for label in labels) + "]",
-            f'    y-axis "{_label(y_label)}" 0 --> {_number(max(values) * 1.1 or 1)}',
-            "    bar [" + ", ".join(_number(value) for value in values) + "]",
+            f'    y-axis "{_label(y_label)}" 0 --> {_number(top * 1.1 or 1)}',
+            *(
+                f"    {kind} [" + ", ".join(_number(value) for value in values) + "]"
+                for kind, values in series
+            ),
             "```",
         ]
     )

@@ -2,10 +2,11 @@
 results.s3.
 
 ``record(...)`` gives the keys the controller adds to a run's manifest once its results are
-collected; ``read_history(config)`` reads the cluster's latest manifests back as ``Run``s, and
-``comparable_runs(runs, config)`` keeps those a prediction for ``config`` may learn from. A
-manifest that is not a burst manifest of this cluster (unreadable, not JSON, another cluster's)
-is skipped with one line in ``History.notes``; nothing here raises for what it reads.
+collected; ``read_history(config)`` reads the cluster's latest manifests back as ``Run``s, every
+run with its ``outcome``; ``comparable_runs(runs, config)`` keeps those a prediction for
+``config`` may learn from, and the history report shows them all. A manifest that is not a burst
+manifest of this cluster (unreadable, not JSON, another cluster's) is skipped with one line in
+``History.notes``; nothing here raises for what it reads.
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ class Run:
         if key.startswith("_"):
             raise AttributeError(key)
         return self.manifest.get(key)
+
+    @property
+    def outcome(self) -> str:
+        """succeeded; partial (stopped before the end of the input, nothing else failed);
+        failed; or uncollected (a run directory without a manifest)."""
+        if not self.manifest:
+            return "uncollected"
+        if self.succeeded:
+            return "succeeded"
+        if self.manifest.get("partial") and not self.manifest.get("failures"):
+            return "partial"
+        return "failed"
 
     @property
     def succeeded(self) -> bool:
@@ -76,14 +89,20 @@ def record(
     return recorded
 
 
-def read_history(config: dict, limit: int | None = None, s3_client=None) -> History:
+def read_history(
+    config: dict, limit: int | None = None, s3_client=None, uncollected=False
+) -> History:
     """The latest ``limit`` (default ``sizing.history``) runs of ``config``'s cluster, from its
-    results.dir and, if set, results.s3; a run found in both is read from results.dir."""
+    results.dir and, if set, results.s3; a run found in both is read from results.dir.
+    ``uncollected``: a run directory without a manifest is a run too, with an empty one."""
     limit = limit or config["sizing"]["history"]
     history = History()
     found = {}
     directory = config["results"]["dir"]
-    for run_id, where, data in _from_directory(directory, limit, history.notes):
+    for run_id, where, data in _from_directory(directory, limit, history.notes, uncollected):
+        if data is None:
+            found[run_id] = Run(run_id, where, {})
+            continue
         found[run_id] = _parse(run_id, where, data, config["name"], history.notes)
     url = config["results"].get("s3")
     if url:
@@ -152,7 +171,7 @@ def _parse(run_id, where, data: bytes, cluster, notes) -> Run | None:
     return Run(run_id, where, manifest)
 
 
-def _from_directory(directory, limit, notes):
+def _from_directory(directory, limit, notes, uncollected=False):
     try:
         names = sorted((name for name in os.listdir(directory) if RUN_ID.match(name)), reverse=True)
     except FileNotFoundError:
@@ -168,8 +187,11 @@ def _from_directory(directory, limit, notes):
         try:
             with open(path, "rb") as handle:
                 data = handle.read(MAX_MANIFEST_BYTES + 1)
-        except FileNotFoundError:
-            continue  # a run that collected no manifest
+        except FileNotFoundError:  # a run that collected no manifest
+            if uncollected:
+                taken += 1
+                yield name, os.path.dirname(path), None
+            continue
         except OSError as error:
             notes.append(f"skipped {path}: cannot read it ({error.strerror or error})")
             continue

@@ -40,14 +40,22 @@ NOT_COMPARED = object()  # no earlier version of the file to compare with
 
 
 def plan_comment(
-    new, base=NOT_COMPARED, changes=None, failures=(), prices=None, base_name=None, sizing=()
+    new,
+    base=NOT_COMPARED,
+    changes=None,
+    failures=(),
+    prices=None,
+    base_name=None,
+    sizing=(),
+    charts=(),
 ) -> str:
     """The pull-request comment for a change of the cluster file.
 
     ``new`` and ``base`` are loaded configs or, for a file that does not load, the loader's
     message; ``base`` is None for a file new in the change, NOT_COMPARED when there is no
     earlier version to compare with; ``base_name`` names the earlier file. ``changes``
-    counts the preview's operations; ``sizing`` is the sizing table's Markdown lines.
+    counts the preview's operations; ``sizing`` is the sizing table's Markdown lines;
+    ``charts`` Markdown blocks (Mermaid) shown after the chart of the longest run.
     """
     prices = prices or load_prices()
     if isinstance(new, str):
@@ -90,6 +98,8 @@ def plan_comment(
         "minutes",
     )
     lines += [chart, ""]
+    for block in charts:
+        lines += [block, ""]
     lines.append(_cost_line(run_cost(new, prices), prices, new["provider"]))
     if failures:
         lines += ["", "**The preview failed:**", _fenced("\n".join(failures))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: report
-short_description: Write the plan of a cluster change or the summary of a run, in Markdown
+short_description: Write the plan of a change, the summary of a run, or the cluster's run history
 description:
   - "O(kind=plan): what a change of the cluster file would do, for a pull-request comment:
     the size, instance type, source and job before and after, the resources the Pulumi preview
@@ -20,10 +20,22 @@ description:
     C(report.html) (the same as plotly charts, one page that opens without a network), and moves
     Dask's C(dask-report.html), which the source leaves with its logs, beside them."
   - "O(kind=plan) ends with a Mermaid chart of the longest a run may take, before and after."
+  - "O(kind=plan) and O(kind=run) also carry a Mermaid C(xychart-beta) chart of the run time of
+    the cluster's last 20 runs (bars; failed and partial runs named under their bar), against
+    C(job.deadline) (a line) when it has one, if the cluster has any run with its time recorded
+    in C(results.dir) or C(results.s3)."
+  - "O(kind=history): C(history.html) in C(results.dir), one page that opens without a network:
+    plotly charts of the rows, the run time against C(job.deadline) (or C(job.timeout)), the
+    rows/s per worker and the cost of every run over time, and a table of the runs, from the
+    manifests of the cluster's latest C(results.history) runs in C(results.dir) and
+    C(results.s3). Failed and partial runs are marked, a run directory without a manifest shown
+    as C(uncollected); a manifest that is not one of this cluster's is skipped with a line on the
+    page and in RV(notes). Without any run the page, and RV(msg), say so."
   - Runs on the controller only (it is an action plugin); it writes the report even in check
     mode, since a report changes no machine.
-  - A report that cannot be written gives a warning, never a failure, so that it never hides
-    why a run failed. A report is written whole or not at all (never an empty file).
+  - A plan or a summary that cannot be written gives a warning, never a failure, so that it
+    never hides why a run failed; a C(history.html) that cannot be written fails the task. A
+    report is written whole or not at all (never an empty file).
 version_added: 0.1.0
 author: burst (!UNKNOWN)
 options:
@@ -31,7 +43,7 @@ options:
     description: Which report to write.
     type: str
     required: true
-    choices: [plan, run]
+    choices: [plan, run, history]
   cluster_file:
     description: The cluster file after the change. Required with O(kind=plan).
     type: path
@@ -50,7 +62,8 @@ options:
     type: dict
   config:
     description:
-      - The run's config, as M(burst.cluster.config) returned it. Required with O(kind=run).
+      - The cluster's config, as M(burst.cluster.config) returned it (for O(kind=run), the
+        run's). Required with O(kind=run) and O(kind=history).
     type: dict
   run_id:
     description: The run's id. Required with O(kind=run).
@@ -66,11 +79,12 @@ options:
     default: []
   dest:
     description:
-      - File to write the Markdown to; replaced if it exists.
+      - File to write the Markdown (O(kind=history), the page) to; replaced if it exists.
       - "The default for O(kind=plan) is C(plan.md) in the cluster's state directory
         (C(.burst/<name>) beside the cluster file, or C($BURST_STATE_DIR/<name>)); when the file
         does not load, so has no name, C(plan.md) in C(.burst) (or C($BURST_STATE_DIR)) itself.
-        For O(kind=run), C(summary.md) in the run's results, C(<results.dir>/<run_id>/summary.md)."
+        For O(kind=run), C(summary.md) in the run's results, C(<results.dir>/<run_id>/summary.md).
+        For O(kind=history), C(<results.dir>/history.html)."
     type: path
   append_to:
     description:
@@ -127,12 +141,17 @@ EXAMPLES = r"""
     run_id: "{{ burst_run_id }}"
     manifest: "{{ lookup('ansible.builtin.file', burst_output ~ '/manifest.json') | from_json }}"
     append_to: "{{ lookup('ansible.builtin.env', 'GITHUB_STEP_SUMMARY') or omit }}"
+
+- name: Draw every run of the cluster in history.html
+  burst.cluster.report:
+    kind: history
+    config: "{{ burst_config }}"
 """
 
 RETURN = r"""
 markdown:
   description: The report as written.
-  returned: success
+  returned: kind plan or run
   type: str
   sample: "### burst plan for `demo`\n\n| | before | after |\n..."
 dest:
@@ -140,6 +159,23 @@ dest:
   returned: success
   type: str
   sample: .burst/demo/plan.md
+runs:
+  description: How many runs C(history.html) shows.
+  returned: kind history
+  type: int
+  sample: 12
+notes:
+  description: One line per manifest, or place, skipped.
+  returned: kind history
+  type: list
+  elements: str
+  sample: ["skipped output/20261201T130000Z-dddd/manifest.json: not JSON (...)"]
+msg:
+  description: Where the page is and how many runs it shows (or that there is none), then the notes.
+  returned: kind history
+  type: list
+  elements: str
+  sample: ["output/history.html: 12 run(s) of demo"]
 wall_seconds:
   description: The run's wall time, from the start its run id names to the summary.
   returned: kind run, with a run id of burst's form

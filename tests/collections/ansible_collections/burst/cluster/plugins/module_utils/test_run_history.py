@@ -3,60 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from ansible_collections.burst.cluster.plugins.module_utils import run_history
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
-    validate_config,
-)
-
-
-def config(base_dir, **changes):
-    data = {"name": "hourly", "size": 2, "workers_per_host": 1, **changes}
-    return validate_config(data, base_dir)
-
-
-def manifest(cfg, run_id, rows=1000, seconds=2.0, wall=12.0, **receiver):
-    """A manifest as a run of ``cfg`` leaves it: the receiver's keys, then the controller's."""
-    written = {
-        "complete": True,
-        "partial": False,
-        "balanced": True,
-        "rows_in": rows,
-        "rows_out": rows,
-        "rows_rejected": 0,
-        "results_sha256": "0" * 64,
-        "started_at": 1_790_000_000.0,
-        "seconds": seconds,
-        "classifier": cfg["job"]["classifier"],
-        "slowness": cfg["job"]["slowness"],
-        **receiver,
-    }
-    return written | run_history.record(cfg, run_id, 3, wall, 0.0)
-
-
-RUNS = {
-    "20261201T100000Z-aaaa": {},
-    "20261201T110000Z-bbbb": {"slowness": 5},
-    "20261201T120000Z-cccc": {"complete": False, "partial": True},
-}
-
-
-def write_runs(directory: Path, cfg) -> None:
-    for run_id, changes in RUNS.items():
-        (directory / run_id).mkdir(parents=True)
-        text = json.dumps(manifest(cfg, run_id, **changes))
-        (directory / run_id / "manifest.json").write_text(text)
-    (directory / "20261201T130000Z-dddd").mkdir()
-    (directory / "20261201T130000Z-dddd" / "manifest.json").write_text('{"rows_in": 3, ')
-    (directory / "20261201T140000Z-eeee").mkdir()
-    (directory / "20261201T140000Z-eeee" / "manifest.json").write_text('{"hello": "world"}')
-    other = manifest(config(directory), "20261201T150000Z-ffff")
-    other["cluster"] = "nightly"
-    (directory / "20261201T150000Z-ffff").mkdir()
-    (directory / "20261201T150000Z-ffff" / "manifest.json").write_text(json.dumps(other))
-    (directory / "notes").mkdir()  # not a run's directory
+from run_manifests import RUNS, config, manifest, upload_runs, write_runs
 
 
 def test_history_from_results_dir_skips_corrupt_and_foreign_manifests_with_a_line(tmp_path):
@@ -103,12 +53,8 @@ def test_comparable_runs_leave_out_another_instance_type_and_a_run_that_failed(t
 
 
 def test_history_from_s3_and_results_dir_together(tmp_path, s3):
-    s3.create_bucket(Bucket="team-results")
     cfg = config(tmp_path, results={"s3": "s3://team-results/burst/"})
-    uploaded = tmp_path / "uploaded"
-    write_runs(uploaded, cfg)
-    for path in uploaded.glob("*/manifest.json"):
-        s3.upload_file(str(path), "team-results", f"burst/{path.parent.name}/manifest.json")
+    upload_runs(s3, cfg["results"]["s3"], tmp_path / "uploaded", cfg)
     s3.put_object(Bucket="team-results", Key="burst/20261201T090000Z-zzzz/results.tgz", Body=b"")
     local = tmp_path / "output" / "20261201T160000Z-gggg"
     local.mkdir(parents=True)
