@@ -166,19 +166,16 @@ def test_a_dead_component_fails_the_run_and_leaves_no_host_busy(
 
 
 def test_sizing_predicts_a_static_cluster_from_its_runs(tmp_path, state_dir, cluster):
-    """Two calibration runs at 2 000 and 4 000 rows; then 8 000 rows with size auto and a
-    deadline that only size 2 meets: the run takes size 2, within 20 % of its prediction."""
+    """Two calibration runs at 5 000 and 10 000 rows at 2 workers; then 30 000 rows at 1
+    worker, and with size auto and a deadline only size 2 meets: each within 20 % of its
+    prediction, and auto takes size 2."""
     hosts, overrides, extra, env, _ = cluster
-    job = {
-        "slowness": 5000,
-        "batch_rows": "auto",
-        "timeout": 300,
-    }  # jobs of seconds, not the overhead alone
+    job = {"slowness": 1000, "batch_rows": "auto", "timeout": 300}
 
-    def run(rows, **changes):
+    def run(rows, name, **changes):
         path = cluster_file(
             tmp_path,
-            f"sizing-{rows}.yaml",
+            f"sizing-{name}.yaml",
             source={"kind": "synthetic", "rows": rows, "seed": 5},
             **{**overrides, "job": job, **changes},
         )
@@ -188,22 +185,23 @@ def test_sizing_predicts_a_static_cluster_from_its_runs(tmp_path, state_dir, clu
         (manifest,) = set((tmp_path / "output").glob("*/manifest.json")) - before
         return path, json.loads(manifest.read_text())
 
-    _, first = run(2000)
-    path, second = run(4000)
-    assert second["predicted"]["basis"] == "history"
-    config = load_cluster_file(path, {"source": {"rows": 8000}})
+    runs = [run(5000, "first")[1]]
+    path, second = run(10000, "second")
+    runs.append(second)
+    config = load_cluster_file(path, {"source": {"rows": 30000}})
     planned = sizing.plan(config)
     predicted = {line["size"]: line["seconds"] for line in planned["table"]}
     assert planned["runs"] == 2 and predicted[1] > predicted[2]
     deadline = round((predicted[1] + predicted[2]) / 2 / config["sizing"]["margin"])
-    _, auto = run(8000, size="auto", job={**job, "deadline": deadline})
-    assert (auto["size"], auto["workers"], auto["predicted"]["size"]) == (2, 2, 2)
-    error = (auto["predicted"]["seconds"] - auto["wall_seconds"]) / auto["wall_seconds"]
+    runs.append(run(30000, "one", size=1)[1])
+    runs.append(run(30000, "auto", size="auto", job={**job, "deadline": deadline})[1])
+    assert [(r["size"], r["workers"]) for r in runs[2:]] == [(1, 1), (2, 2)]
+    assert runs[3]["predicted"]["size"] == 2
+    errors = [(r["predicted"]["seconds"] - r["wall_seconds"]) / r["wall_seconds"] for r in runs[2:]]
     print(
-        f"\nstatic, history of 2 runs, 8000 rows at 2 workers: predicted"
-        f" {auto['predicted']['seconds']} s, took {auto['wall_seconds']} s, error {error:+.1%};"
-        f" {planned['model']}; the runs' (wall, job) seconds:"
-        f" {[(run['wall_seconds'], run['seconds']) for run in (first, second, auto)]}"
+        f"\nstatic, history of 2 runs, 30000 rows: {planned['model']}; at 1 and 2 workers,"
+        f" (predicted, took) {[(r['predicted']['seconds'], r['wall_seconds']) for r in runs[2:]]}"
+        f" s, errors {', '.join(f'{e:+.1%}' for e in errors)}"
     )
-    assert abs(error) <= 0.20
+    assert all(abs(error) <= 0.20 for error in errors)
     assert leftovers(hosts) == {}
