@@ -1,6 +1,7 @@
 """What every test shares: where the repo and its tools are, and how to find leftovers."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,6 +107,17 @@ def processes_with_env(marker: str) -> list[tuple[int, str]]:
         if marker.encode() in environ:
             found.append((int(entry), cmdline.decode(errors="replace")))
     return found
+
+
+def copy_sources(target: Path) -> Path:
+    """What the app is built from (the install role reads it), in a copy tests may change."""
+    target.mkdir()
+    for name in ("pyproject.toml", "README.md", "constraints.txt"):
+        shutil.copy2(REPO / name, target / name)
+    shutil.copytree(
+        REPO / "classifier", target / "classifier", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return target
 
 
 @pytest.fixture
