@@ -9,8 +9,8 @@ short_description: Build the burst app bundle that hosts install from without a 
 description:
   - Builds one tar file with the wheel of the app (C(classifier/)) and a wheel of every
     dependency it needs, at the version C(constraints.txt) pins, for each Python and
-    platform of the hosts. A host installs it with C(pip install --no-index), so it needs
-    no route to a package index.
+    platform of the hosts, and the wheel of pip to install them with. A host installs it
+    with C(pip install --no-index), so it needs no route to a package index.
   - The file is named by a hash of C(constraints.txt), C(pyproject.toml), C(README.md),
     C(classifier/*.py) and the targets, and kept in O(dest): a bundle already built is used
     as it is, so a second run builds nothing.
@@ -102,9 +102,18 @@ app:
   returned: always
   type: str
   sample: burst-0.1.0-py3-none-any.whl
+pip:
+  description:
+    - The file name of pip's wheel in the bundle's C(wheels/), the controller's version of pip.
+    - Hosts run pip from it (C(python wheels/pip-26.3-py3-none-any.whl/pip install ...)), so
+      their virtual environments are made without pip.
+  returned: always
+  type: str
+  sample: pip-26.3-py3-none-any.whl
 """
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -119,6 +128,8 @@ from ansible.module_utils.basic import AnsibleModule
 from packaging.specifiers import SpecifierSet
 
 FORMAT = "burst app bundle 1"
+# The hosts run pip from its wheel in the bundle: their virtual environments need no ensurepip.
+PIP = f"pip=={importlib.metadata.version('pip')}"
 ROOT_FILES = ("pyproject.toml", "README.md", "constraints.txt")
 # manylinux names older than PEP 600, by the glibc minor version they stand for.
 LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
@@ -131,7 +142,7 @@ def sources(root: Path) -> list[str]:
 
 
 def bundle_key(root: Path, files: list[str], targets: list[dict]) -> str:
-    digest = hashlib.sha256(FORMAT.encode())
+    digest = hashlib.sha256(f"{FORMAT} {PIP}".encode())
     for name in files:
         digest.update(f"\n{name} {hashlib.sha256((root / name).read_bytes()).hexdigest()}".encode())
     digest.update(json.dumps(targets, sort_keys=True).encode())
@@ -158,8 +169,8 @@ def pip(module: AnsibleModule, args: list, what: str) -> None:
         module.fail_json(msg=f"app bundle: {what} failed: {last}", cmd=command)
 
 
-def build(module, root: Path, files: list[str], pythons: list[str], targets, path: Path) -> str:
-    """Write the bundle to ``path`` and return the name of the app's wheel in it."""
+def build(module, root: Path, files: list[str], pythons: list[str], targets, path: Path) -> dict:
+    """Write the bundle to ``path`` and return its index (bundle.json)."""
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=path.parent))
     try:
         for name in files:
@@ -169,6 +180,12 @@ def build(module, root: Path, files: list[str], pythons: list[str], targets, pat
         app_wheel = ["wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, work / "src"]
         pip(module, app_wheel, "the app's wheel")
         (app,) = [p.name for p in wheels.glob("*.whl")]
+        pip(
+            module,
+            ["download", "--quiet", "--no-deps", "--dest", wheels, PIP],
+            f"the wheel of {PIP}",
+        )
+        (pip_wheel,) = [p.name for p in wheels.glob("pip-*.whl")]
         for target in (t for t in targets if t["python"] in pythons):
             tags = platforms(target["machine"], target["glibc"])
             pip(
@@ -180,7 +197,7 @@ def build(module, root: Path, files: list[str], pythons: list[str], targets, pat
                 f"the wheels for Python {target['python']} on {target['machine']}"
                 f" (glibc {target['glibc'] or 'none'})",
             )
-        index = {"format": FORMAT, "pythons": pythons, "app": app}
+        index = {"format": FORMAT, "pythons": pythons, "app": app, "pip": pip_wheel}
         (work / "bundle.json").write_text(json.dumps(index, indent=1))
         with tarfile.open(work / "bundle.tar", "w") as tar:
             tar.add(work / "bundle.json", "bundle.json")
@@ -188,7 +205,7 @@ def build(module, root: Path, files: list[str], pythons: list[str], targets, pat
         os.replace(work / "bundle.tar", path)  # whole or not at all, also with two runs at once
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return app
+    return index
 
 
 def main():
@@ -230,13 +247,13 @@ def main():
     result = {"path": str(path), "key": key[:16], "pythons": pythons, "requires_python": requires}
     if path.is_file():
         with tarfile.open(path) as tar:
-            result["app"] = json.load(tar.extractfile("bundle.json"))["app"]
-        module.exit_json(changed=False, **result)
+            index = json.load(tar.extractfile("bundle.json"))
+        module.exit_json(changed=False, app=index["app"], pip=index["pip"], **result)
     if module.check_mode or not pythons:
-        module.exit_json(changed=bool(pythons), app="", **result)
+        module.exit_json(changed=bool(pythons), app="", pip="", **result)
     dest.mkdir(parents=True, exist_ok=True)
-    result["app"] = build(module, root, files, pythons, targets, path)
-    module.exit_json(changed=True, **result)
+    index = build(module, root, files, pythons, targets, path)
+    module.exit_json(changed=True, app=index["app"], pip=index["pip"], **result)
 
 
 if __name__ == "__main__":

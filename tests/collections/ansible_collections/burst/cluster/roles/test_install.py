@@ -187,7 +187,8 @@ def test_a_host_whose_python_the_bundle_lacks_names_both_versions(tmp_path):
     """Two hosts in check mode: this machine's Python, and one that says it is Python 3.10."""
     host = Host(tmp_path, copy_sources(tmp_path / "source"))
     old_python = tmp_path / "python3.10"
-    old_python.write_text('#!/bin/sh\necho \'{"python": "3.10", "machine": "x86_64"}\'\n')
+    said = {"python": "3.10", "machine": "x86_64", "glibc": "2.36", "installed": ""}
+    old_python.write_text(f"#!/bin/sh\necho '{json.dumps(said)}'\n")
     old_python.chmod(0o755)
     inventory = yaml.safe_load((tmp_path / "inventory.yml").read_text())
     hosts = inventory["all"]["hosts"]

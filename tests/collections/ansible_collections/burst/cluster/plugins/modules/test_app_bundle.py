@@ -45,6 +45,7 @@ def test_one_bundle_has_the_app_and_its_pinned_wheels_and_is_built_once(run, sou
     assert index["pythons"] == [HOST["python"]]
     assert f"wheels/{first['app']}" in names
     assert first["app"].startswith("burst-0.1.0-")
+    assert (f"wheels/{first['pip']}", index["pip"]) in [(n, first["pip"]) for n in names]
     pins = dict(
         line.split("==")
         for line in (source / "constraints.txt").read_text().splitlines()
@@ -56,7 +57,8 @@ def test_one_bundle_has_the_app_and_its_pinned_wheels_and_is_built_once(run, sou
     assert not [n for n in names if n.startswith("wheels/") and "cp310" in n]
 
     again = run(source=str(source), dest=str(tmp_path), targets=[old, HOST])
-    assert (again["changed"], again["path"], again["app"]) == (False, first["path"], first["app"])
+    assert (again["changed"], again["path"]) == (False, first["path"])
+    assert (again["app"], again["pip"]) == (first["app"], first["pip"])
 
 
 def test_a_changed_source_names_a_new_bundle_and_check_mode_builds_nothing(run, source, tmp_path):
