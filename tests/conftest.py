@@ -109,6 +109,19 @@ def processes_with_env(marker: str) -> list[tuple[int, str]]:
     return found
 
 
+def makefile_ready(tree, venv) -> str:
+    """The stamp the Makefile's $(READY) names in ``tree`` for ``venv``: ``make -o`` it to
+    run a target with that environment as it is."""
+    printed = subprocess.run(
+        ["make", "-s", f"VENV={venv}", "--eval=print-ready: ; @echo $(READY)", "print-ready"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return printed.stdout.strip()
+
+
 def copy_sources(target: Path) -> Path:
     """What the app is built from (the install role reads it), in a copy tests may change."""
     target.mkdir()
