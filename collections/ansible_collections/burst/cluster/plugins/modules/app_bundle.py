@@ -12,7 +12,7 @@ description:
     platform of the hosts, and the wheel of pip to install them with. A host installs it
     with C(pip install --no-index), so it needs no route to a package index.
   - The file is named by a hash of C(constraints.txt), C(pyproject.toml), C(README.md),
-    C(classifier/*.py) and the targets, and kept in O(dest): a bundle already built is used
+    C(classifier/*.py) and the targets, and kept in O(dest), where a bundle already built is used
     as it is, so a second run builds nothing.
   - The wheels come from the controller's pip, with its configuration (index, mirror,
     cache); only the controller needs a package index.
@@ -62,7 +62,7 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Runs on the controller (C(delegate_to: localhost), C(run_once: true)), with its C(pip).
+  - Runs on the controller (C(delegate_to) localhost, C(run_once)), with its C(pip).
 """
 
 EXAMPLES = r"""
@@ -80,7 +80,7 @@ RETURN = r"""
 path:
   description: The bundle on the controller.
   returned: always
-  type: path
+  type: str
   sample: /home/me/burst/.burst/bundles/burst-app-5f0c1e2d3a4b5c6d.tar
 key:
   description: The hash that names the bundle; a host that installed it records it.
@@ -117,19 +117,20 @@ import importlib.metadata
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import tomllib
 from pathlib import Path
 
-from ansible.module_utils.basic import AnsibleModule
-from packaging.specifiers import SpecifierSet
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:  # ansible-core's own requirement: always there on the controller
+    from packaging.specifiers import SpecifierSet
+except ImportError:
+    SpecifierSet = None
 
 FORMAT = "burst app bundle 1"
-# The hosts run pip from its wheel in the bundle: their virtual environments need no ensurepip.
-PIP = f"pip=={importlib.metadata.version('pip')}"
 ROOT_FILES = ("pyproject.toml", "README.md", "constraints.txt")
 # manylinux names older than PEP 600, by the glibc minor version they stand for.
 LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
@@ -142,11 +143,17 @@ def sources(root: Path) -> list[str]:
 
 
 def bundle_key(root: Path, files: list[str], targets: list[dict]) -> str:
-    digest = hashlib.sha256(f"{FORMAT} {PIP}".encode())
+    digest = hashlib.sha256(f"{FORMAT} {pip_requirement()}".encode())
     for name in files:
         digest.update(f"\n{name} {hashlib.sha256((root / name).read_bytes()).hexdigest()}".encode())
     digest.update(json.dumps(targets, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def pip_requirement() -> str:
+    """The pip the hosts install with, this controller's: run from its wheel in the bundle,
+    so their virtual environments need no ensurepip."""
+    return f"pip=={importlib.metadata.version('pip')}"
 
 
 def platforms(machine: str, glibc: str) -> list[str]:
@@ -162,10 +169,10 @@ def platforms(machine: str, glibc: str) -> list[str]:
 
 
 def pip(module: AnsibleModule, args: list, what: str) -> None:
-    command = [sys.executable, "-m", "pip", *args, "--no-input", "--disable-pip-version-check"]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        last = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+    command = [sys.executable, "-m", "pip", *map(str, args), "--no-input"]
+    rc, out, err = module.run_command(command + ["--disable-pip-version-check"])
+    if rc != 0:
+        last = "\n".join((err or out).strip().splitlines()[-5:])
         module.fail_json(msg=f"app bundle: {what} failed: {last}", cmd=command)
 
 
@@ -182,8 +189,8 @@ def build(module, root: Path, files: list[str], pythons: list[str], targets, pat
         (app,) = [p.name for p in wheels.glob("*.whl")]
         pip(
             module,
-            ["download", "--quiet", "--no-deps", "--dest", wheels, PIP],
-            f"the wheel of {PIP}",
+            ["download", "--quiet", "--no-deps", "--dest", wheels, pip_requirement()],
+            f"the wheel of {pip_requirement()}",
         )
         (pip_wheel,) = [p.name for p in wheels.glob("pip-*.whl")]
         for target in (t for t in targets if t["python"] in pythons):
@@ -226,6 +233,8 @@ def main():
         },
         supports_check_mode=True,
     )
+    if SpecifierSet is None:
+        module.fail_json(msg=missing_required_lib("packaging"))
     root, dest = Path(module.params["source"]), Path(module.params["dest"])
     missing = [name for name in ROOT_FILES if not (root / name).is_file()]
     if missing or not list((root / "classifier").glob("*.py")):
