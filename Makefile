@@ -9,7 +9,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-READY := $(VENV)/.ready
+# The environment is ready once built from this pyproject.toml and constraints.txt: its stamp
+# is named by their hash, not dated, so a fresh clone or a restored cache (new mtimes, same
+# files) rebuilds nothing, and a change to either rebuilds it.
+INPUTS := $(shell $(PYTHON) -c 'import hashlib; print(hashlib.sha256(b"".join(open(f, "rb").read() for f in ("pyproject.toml", "constraints.txt"))).hexdigest()[:16])' 2>/dev/null)
+READY := $(VENV)/.ready-$(INPUTS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: run check preview down report test test-fast test-hosts test-browser lint bench venv clean constraints
@@ -75,11 +79,13 @@ lint: $(READY)
 
 venv: $(READY)
 
-$(READY): pyproject.toml constraints.txt
+$(READY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "burst needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --constraint constraints.txt -e '.[controller,test]'
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --constraint constraints.txt -e '.[controller,test]'
+	rm -f $(VENV)/.ready*
 	touch $@
 
 clean:

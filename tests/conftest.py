@@ -1,6 +1,7 @@
 """What every test shares: where the repo and its tools are, and how to find leftovers."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,6 +107,30 @@ def processes_with_env(marker: str) -> list[tuple[int, str]]:
         if marker.encode() in environ:
             found.append((int(entry), cmdline.decode(errors="replace")))
     return found
+
+
+def makefile_ready(tree, venv) -> str:
+    """The stamp the Makefile's $(READY) names in ``tree`` for ``venv``: ``make -o`` it to
+    run a target with that environment as it is."""
+    printed = subprocess.run(
+        ["make", "-s", f"VENV={venv}", "--eval=print-ready: ; @echo $(READY)", "print-ready"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return printed.stdout.strip()
+
+
+def copy_sources(target: Path) -> Path:
+    """What the app is built from (the install role reads it), in a copy tests may change."""
+    target.mkdir()
+    for name in ("pyproject.toml", "README.md", "constraints.txt"):
+        shutil.copy2(REPO / name, target / name)
+    shutil.copytree(
+        REPO / "classifier", target / "classifier", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return target
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
 """The Makefile's commands, as a person sees them."""
 
+import os
+import shutil
 import subprocess
+import time
+from pathlib import Path
 
-from conftest import REPO, ansible_env, cluster_file
+from conftest import REPO, ansible_env, cluster_file, makefile_ready
 
 
 def test_the_echoed_command_shows_rows_and_base_expanded(tmp_path):
@@ -22,3 +26,27 @@ def test_the_echoed_command_shows_rows_and_base_expanded(tmp_path):
     )
     assert command in shown.stdout + shown.stderr
     assert "${" not in shown.stdout + shown.stderr
+
+
+def test_the_environment_is_rebuilt_only_when_its_inputs_change(tmp_path):
+    """A fresh clone or a restored cache (same files, new mtimes) builds nothing; an edit does."""
+    for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+        shutil.copy(REPO / name, tmp_path / name)
+    venv = tmp_path / "venv"
+
+    def up_to_date() -> bool:
+        asked = subprocess.run(["make", "-q", "venv", f"VENV={venv}"], cwd=tmp_path, timeout=60)
+        assert asked.returncode in (0, 1)
+        return asked.returncode == 0
+
+    assert not up_to_date()
+    venv.mkdir()
+    Path(makefile_ready(tmp_path, venv)).touch()
+    assert up_to_date()
+    later = time.time() + 3600
+    for name in ("pyproject.toml", "constraints.txt"):
+        os.utime(tmp_path / name, (later, later))
+    assert up_to_date()
+    with open(tmp_path / "constraints.txt", "a") as constraints:
+        constraints.write("six==1.17.0\n")
+    assert not up_to_date()

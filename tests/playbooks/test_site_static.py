@@ -1,15 +1,15 @@
 """site.yml across three hosts over real SSH (provider static): network namespaces on a bridge.
 
 Host 0 is the initializer (scheduler, source, a worker), host 1 a worker, host 2 the metrics
-host (sender, receiver). The install role gives each its own virtual environment from a
-wheelhouse the controller builds, since the hosts have no route to a package index. Then the
-faults: a worker killed, the receiver killed, the source killed, each mid-run.
+host (sender, receiver). The hosts have no route to a package index: the install role gives
+each its own virtual environment from the app bundle the controller builds, sent once per host.
+Then the faults: a worker killed, the receiver killed, the source killed, each mid-run.
 """
 
 import json
 import re
+import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from ansible_collections.burst.cluster.plugins.module_utils import sizing
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import load_cluster_file
-from conftest import BIN, REPO, cluster_file, processes_with_env
+from conftest import cluster_file, processes_with_env
 from netns_hosts import netns_hosts
 from site_runs import (
     FAULT_ROWS,
@@ -33,23 +33,7 @@ from site_runs import (
 pytestmark = [pytest.mark.slow, pytest.mark.hosts]
 
 ROWS, SEED, SLOWNESS = 3000, 8, 200
-PIP_ARGS = ["--no-index", "--find-links"]
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory):
-    """Wheels of the app and every pinned dependency, for hosts without a package index."""
-    directory = tmp_path_factory.mktemp("wheelhouse")
-    build = tmp_path_factory.mktemp("wheel-build")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", directory]
-        + ["--constraint", REPO / "constraints.txt", REPO, "setuptools"],
-        cwd=build,
-        env={"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PATH": f"{BIN}:/usr/bin:/bin"},
-        check=True,
-        timeout=900,
-    )
-    return directory
+SEND = "TASK [burst.cluster.install : Send the app bundle]"
 
 
 def run_processes(namespace: str) -> list[int]:
@@ -67,7 +51,7 @@ def run_processes(namespace: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, wheelhouse):
+def cluster(tmp_path_factory):
     """Three namespace hosts, and what site.yml needs to run a static cluster on them.
 
     The hosts' work directories last for the module, so the app is installed once.
@@ -86,24 +70,67 @@ def cluster(tmp_path_factory, wheelhouse):
                 "workdir": str(workdir),
             },
         }
-        extra = ["-e", json.dumps({"install_pip_extra_args": PIP_ARGS + [str(wheelhouse)]})]
         env = {"ANSIBLE_PYTHON_INTERPRETER": hosts.ansible_env["ANSIBLE_PYTHON_INTERPRETER"]}
-        yield hosts, overrides, extra, env, workdir / "e2e"
+        yield hosts, overrides, env, workdir / "e2e"
 
 
 def leftovers(hosts) -> dict[str, list[int]]:
     return {ns: pids for ns in hosts.namespaces if (pids := run_processes(ns))}
 
 
+def hosts_sent_the_bundle(output: str) -> list[str]:
+    """The hosts whose task "Send the app bundle" changed them, from ansible-playbook's output."""
+    if SEND not in output:
+        return []
+    task = output.split(SEND, 1)[1].split("\nTASK [", 1)[0]
+    return sorted(re.findall(r"^changed: \[([^\]]+)\]", task, re.MULTILINE))
+
+
+def test_fresh_hosts_without_a_package_index_get_the_bundle_once(tmp_path, cluster):
+    """site.yml with no extra variables on hosts that never had the app, twice."""
+    hosts, overrides, env, _ = cluster
+    reach_pypi = "import socket; socket.create_connection(('pypi.org', 443), timeout=5)"
+    for index in range(hosts.count):
+        assert hosts.ssh(index, ["python3", "-c", reach_pypi]).returncode != 0
+    workdir = tmp_path / "fresh"  # not the module's: no host has the app yet
+    overrides = {**overrides, "static": {**overrides["static"], "workdir": str(workdir)}}
+    path = cluster_file(
+        tmp_path,
+        source={"kind": "synthetic", "rows": 2000, "seed": SEED},
+        job={"slowness": SLOWNESS, "batch_rows": 100, "timeout": 300},
+        **overrides,
+    )
+    want = read(reference(tmp_path, 2000, SEED, SLOWNESS))
+    names = ["e2e-0", "e2e-1", "e2e-metrics"]
+    stamps = [workdir / "e2e" / name / "app" / "venv" / "burst-bundle.key" for name in names]
+
+    sent = []
+    for attempt, state_dir in enumerate([tmp_path / "first", tmp_path / "second"]):
+        result = site(path, None, BURST_STATE_DIR=state_dir, **env)
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr
+        results = tmp_path / "output"
+        assert read(run_dir(results) / "results.csv").equals(want)
+        for run in results.iterdir():
+            shutil.rmtree(run)
+        sent.append(hosts_sent_the_bundle(result.stdout))
+        if attempt == 0:
+            keys = [stamp.read_text() for stamp in stamps]
+            installed = [stamp.stat().st_mtime_ns for stamp in stamps]
+    assert sent == [names, []]
+    assert len(set(keys)) == 1
+    assert [stamp.stat().st_mtime_ns for stamp in stamps] == installed
+    assert not list(workdir.glob("e2e/*/app/bundle*"))
+
+
 def test_three_hosts_over_ssh_give_the_single_process_answer(tmp_path, state_dir, cluster):
-    hosts, overrides, extra, env, workdirs = cluster
+    hosts, overrides, env, workdirs = cluster
     path = cluster_file(
         tmp_path,
         source={"kind": "synthetic", "rows": ROWS, "seed": SEED},
         job={"slowness": SLOWNESS, "batch_rows": 100, "timeout": 300},
         **overrides,
     )
-    result = site(path, state_dir, *extra, **env)
+    result = site(path, state_dir, **env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr
     assert f"{ROWS}/{ROWS} (100 %) rows" in result.stdout
     port, first = yaml.safe_load(path.read_text())["ports"]["dashboard"], hosts.addresses[0]
@@ -133,9 +160,9 @@ def test_three_hosts_over_ssh_give_the_single_process_answer(tmp_path, state_dir
 
 
 def test_a_worker_host_losing_its_worker_loses_no_row(tmp_path, state_dir, cluster):
-    hosts, overrides, extra, env, workdirs = cluster
+    hosts, overrides, env, workdirs = cluster
     code, output = run_with_fault(
-        tmp_path, state_dir, "e2e-1", "worker-0", workdirs, *extra, overrides=overrides, **env
+        tmp_path, state_dir, "e2e-1", "worker-0", workdirs, overrides=overrides, **env
     )
     assert code == 0, output[-6000:]
     got = read(run_dir(tmp_path / "output") / "results.csv")
@@ -153,10 +180,10 @@ def test_a_worker_host_losing_its_worker_loses_no_row(tmp_path, state_dir, clust
 def test_a_dead_component_fails_the_run_and_leaves_no_host_busy(
     tmp_path, state_dir, cluster, host, component, message
 ):
-    hosts, overrides, extra, env, workdirs = cluster
+    hosts, overrides, env, workdirs = cluster
     began = time.monotonic()
     code, output = run_with_fault(
-        tmp_path, state_dir, host, component, workdirs, *extra, overrides=overrides, **env
+        tmp_path, state_dir, host, component, workdirs, overrides=overrides, **env
     )
     assert code != 0
     assert message in output
@@ -169,7 +196,7 @@ def test_sizing_predicts_a_static_cluster_from_its_runs(tmp_path, state_dir, clu
     """Two calibration runs at 5 000 and 10 000 rows at 2 workers; then 30 000 rows at 1
     worker, and with size auto and a deadline only size 2 meets: each within 20 % of its
     prediction, and auto takes size 2."""
-    hosts, overrides, extra, env, _ = cluster
+    hosts, overrides, env, _ = cluster
     job = {"slowness": 1000, "batch_rows": "auto", "timeout": 300}
 
     def run(rows, name, **changes):
@@ -180,7 +207,7 @@ def test_sizing_predicts_a_static_cluster_from_its_runs(tmp_path, state_dir, clu
             **{**overrides, "job": job, **changes},
         )
         before = set((tmp_path / "output").glob("*/manifest.json"))
-        result = site(path, state_dir, *extra, **env)
+        result = site(path, state_dir, **env)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr
         (manifest,) = set((tmp_path / "output").glob("*/manifest.json")) - before
         return path, json.loads(manifest.read_text())

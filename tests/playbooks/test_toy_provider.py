@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import BIN, REPO, ansible_env
+from conftest import BIN, REPO, ansible_env, makefile_ready
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,7 @@ def make(tree, target, cluster, tmp_path):
     venv = BIN.parent
     return subprocess.run(
         ["make", "--no-print-directory", target, f"CLUSTER={cluster}", f"VENV={venv}"]
-        + ["-o", f"{venv}/.ready"],
+        + ["-o", makefile_ready(tree, venv)],
         cwd=tree,
         env=ansible_env(BURST_STATE_DIR=tmp_path / "state"),
         capture_output=True,

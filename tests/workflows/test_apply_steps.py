@@ -1,7 +1,6 @@
 """apply.yml's steps that need no AWS, run in order with provider local, leave the artifact."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -10,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, ansible_env, cluster_file, processes_with_env
 from mermaid_xychart import blocks, validate
-from workflow_files import workflow
+from workflow_files import cache_key, workflow
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +53,9 @@ class Workflow:
             elif step["uses"].startswith("actions/upload-artifact@"):
                 self.artifact = self.workspace / self.render(step["with"]["path"])
                 self.log.append(("uploaded", step["with"]["path"]))
+            elif step["uses"].startswith("actions/cache@"):
+                key = cache_key(step["with"]["key"], self.workspace)
+                self.log.append(("cache", step["with"]["path"], key))
             elif step["uses"].startswith("actions/checkout@"):
                 self.log.append(("checked out", "the test's copy of the repository"))
             else:
@@ -92,9 +94,6 @@ def copy_of_the_repository(target):
         if (REPO / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, target / name)
-    ready = (REPO / ".venv" / ".ready").stat().st_mtime
-    for name in ("pyproject.toml", "constraints.txt"):  # the copy uses this venv, never rebuilds it
-        os.utime(target / name, (ready - 1, ready - 1))
 
 
 def test_apply_steps_without_aws_run_in_order_and_leave_the_artifact(tmp_path):
@@ -123,10 +122,15 @@ def test_apply_steps_without_aws_run_in_order_and_leave_the_artifact(tmp_path):
     assert leftovers == []
 
     done = [entry[:2] for entry in runner.log]
+    venv_keys = {entry[2] for entry in runner.log if entry[:2] == ("cache", ".venv")}
+    assert len(venv_keys) == 1  # run restores what check built: one build per run
     assert done == [
         ("checked out", "the test's copy of the repository"),
+        ("cache", ".venv"),
         (0, "make check"),
         ("checked out", "the test's copy of the repository"),
+        ("cache", ".venv"),
+        ("cache", ".burst/bundles"),
         ("skipped", "aws-actions/configure-aws-credentials@v4"),
         ("skipped", "pulumi/actions@v6"),
         (0, "make run"),

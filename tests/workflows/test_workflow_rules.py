@@ -1,6 +1,11 @@
 """What the workflows promise: when they run, with which rights, and that teardown always runs."""
 
-from workflow_files import workflow
+import re
+import shutil
+
+from ansible_collections.burst.cluster.plugins.modules import app_bundle
+from conftest import REPO
+from workflow_files import cache_key, cache_steps, workflow, workflow_names
 
 WATCHED = ["cluster.yaml", "collections/**", "playbooks/**"]
 
@@ -94,3 +99,59 @@ def test_ci_checks_lints_and_tests_every_push_and_pull_request():
     assert ci["permissions"] == {"contents": "read"}
     scripts = [step["run"] for step in ci["jobs"]["test"]["steps"] if "run" in step]
     assert scripts == ["make check", "sudo make test"]
+
+
+def jobs_running_make():
+    return [
+        (name, job_id, job)
+        for name in workflow_names()
+        for job_id, job in workflow(name)["jobs"].items()
+        if any("make " in step.get("run", "") for step in job["steps"])
+    ]
+
+
+def workspace_copy(target, names):
+    for name in names:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, target / name)
+    return target
+
+
+def test_every_job_that_runs_make_restores_the_environment_before_it():
+    for name, job_id, job in jobs_running_make():
+        steps = job["steps"]
+        (restore,) = [s for s in steps_using(job, "actions/cache") if s["with"]["path"] == ".venv"]
+        first_make = next(s for s in steps if "make " in s.get("run", ""))
+        assert steps.index(restore) < steps.index(first_make), (name, job_id)
+        assert restore["with"]["key"].startswith(f"venv-{job['runs-on']}-"), (name, job_id)
+
+
+def test_the_environment_key_changes_with_what_the_makefile_builds_it_from(tmp_path):
+    """The key hashes the files the Makefile's stamp hashes: same files, same key, one build."""
+    inputs = re.search(r"^INPUTS := .*for f in \(([^)]*)\)", (REPO / "Makefile").read_text(), re.M)
+    makefile_inputs = re.findall(r'"([^"]+)"', inputs[1])
+    assert makefile_inputs == ["pyproject.toml", "constraints.txt"]
+    keys = {cache_steps(job)[".venv"] for _, _, job in jobs_running_make()}
+    assert len(keys) == 1  # apply's check and run jobs share it: run restores what check built
+    (key,) = keys
+    workspace = workspace_copy(tmp_path, [*makefile_inputs, "README.md", "cluster.yaml"])
+    before = cache_key(key, workspace)
+    (workspace / "README.md").write_text("changed\n")
+    (workspace / "cluster.yaml").write_text("changed: true\n")
+    assert cache_key(key, workspace) == before
+    for name in makefile_inputs:
+        (workspace / name).write_text((REPO / name).read_text() + "\n# changed\n")
+        assert cache_key(key, workspace) != before, name
+        before = cache_key(key, workspace)
+
+
+def test_apply_restores_the_app_bundle_keyed_by_every_file_it_is_built_from(tmp_path):
+    key = cache_steps(workflow("apply.yml")["jobs"]["run"])[".burst/bundles"]
+    sources = app_bundle.sources(REPO)
+    assert "classifier/__init__.py" in sources
+    workspace = workspace_copy(tmp_path, [*sources, "cluster.yaml"])
+    before = cache_key(key, workspace)
+    for name in [*sources, "cluster.yaml"]:  # cluster.yaml: the hosts' image, so their Python
+        (workspace / name).write_text((REPO / name).read_text() + "\n# changed\n")
+        assert cache_key(key, workspace) != before, name
+        before = cache_key(key, workspace)

@@ -1,5 +1,6 @@
 """Reading the GitHub workflows, and the commands the README and the Makefile give a person."""
 
+import hashlib
 import re
 import shlex
 
@@ -45,3 +46,33 @@ def undefined_commands(script: str, readme: set[str], targets: set[str]) -> list
         if command not in readme or target not in targets:
             wrong.append(line)
     return wrong
+
+
+def hash_files(workspace, patterns: list[str]) -> str:
+    """GitHub's hashFiles: one hash of the files the glob patterns match in the workspace."""
+    digest = hashlib.sha256()
+    for path in sorted({p for pattern in patterns for p in workspace.glob(pattern) if p.is_file()}):
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def cache_key(text: str, workspace) -> str:
+    """A cache step's key as the runner renders it (runner.arch and hashFiles only)."""
+
+    def value(expression: str) -> str:
+        if expression == "runner.arch":
+            return "X64"
+        call = re.fullmatch(r"hashFiles\((.+)\)", expression)
+        assert call, f"a cache key with {expression!r}"
+        return hash_files(workspace, re.findall(r"'([^']+)'", call[1]))
+
+    return re.sub(r"\$\{\{\s*(.+?)\s*\}\}", lambda match: value(match[1]), text)
+
+
+def cache_steps(job: dict) -> dict[str, str]:
+    """The path each actions/cache step of the job restores, and its key as written."""
+    return {
+        step["with"]["path"]: step["with"]["key"]
+        for step in job["steps"]
+        if step.get("uses", "").startswith("actions/cache@")
+    }

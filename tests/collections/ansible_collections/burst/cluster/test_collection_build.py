@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, REPO, ansible, ansible_env
+from conftest import BIN, REPO, ansible, ansible_env, makefile_ready
 
 COLLECTION = REPO / "collections" / "ansible_collections" / "burst" / "cluster"
 
@@ -58,7 +58,7 @@ def test_make_check_runs_on_the_installed_copy(installed, tmp_path):
     (tree / "playbooks" / "collections").unlink()
     venv = BIN.parent
     done = subprocess.run(
-        ["make", "--no-print-directory", "check", f"VENV={venv}", "-o", f"{venv}/.ready"],
+        ["make", "--no-print-directory", "check", f"VENV={venv}", "-o", makefile_ready(tree, venv)],
         cwd=tree,
         env=ansible_env(ANSIBLE_COLLECTIONS_PATH=installed, BURST_STATE_DIR=tmp_path / "state"),
         capture_output=True,
@@ -74,7 +74,7 @@ def test_make_check_runs_on_the_installed_copy(installed, tmp_path):
     broken.write_text("name: broken\nsize: 0\n", encoding="utf-8")
     refused = subprocess.run(
         ["make", "--no-print-directory", "check", f"CLUSTER={broken}", f"VENV={venv}"]
-        + ["-o", f"{venv}/.ready"],
+        + ["-o", makefile_ready(tree, venv)],
         cwd=tree,
         env=ansible_env(ANSIBLE_COLLECTIONS_PATH=installed),
         capture_output=True,

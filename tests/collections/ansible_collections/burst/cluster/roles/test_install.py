@@ -6,14 +6,13 @@ test's temporary directory; a second run must change nothing.
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, ansible
+from conftest import REPO, ansible, copy_sources
 
 pytestmark = pytest.mark.slow
 
@@ -45,17 +44,6 @@ def pinned_versions() -> dict[str, str]:
             name, version = line.split("==")
             pins[canonical(name)] = version
     return pins
-
-
-def copy_sources(target: Path) -> Path:
-    """What the role reads from the repository, in a copy the tests may change."""
-    target.mkdir()
-    for name in ("pyproject.toml", "README.md", "constraints.txt"):
-        shutil.copy2(REPO / name, target / name)
-    shutil.copytree(
-        REPO / "classifier", target / "classifier", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return target
 
 
 class Host:
@@ -180,7 +168,6 @@ def test_a_module_removed_from_the_sources_leaves_the_venv(installed):
     assert removed.returncode == 0, removed.stdout + removed.stderr
     assert recap(removed)["changed"] > 0
     assert not (package / "install_probe.py").exists()
-    assert not (installed.prefix / "src" / "classifier" / "install_probe.py").exists()
     assert installed.python("-m", "classifier", "--help").returncode == 0
 
 
@@ -194,6 +181,30 @@ def test_a_source_without_the_package_is_named_in_the_failure(tmp_path):
         done.stdout
     ), done.stdout
     assert not host.prefix.exists()
+
+
+def test_a_host_whose_python_the_bundle_lacks_names_both_versions(tmp_path):
+    """Two hosts in check mode: this machine's Python, and one that says it is Python 3.10."""
+    host = Host(tmp_path, copy_sources(tmp_path / "source"))
+    old_python = tmp_path / "python3.10"
+    said = {"python": "3.10", "machine": "x86_64", "glibc": "2.36", "installed": ""}
+    old_python.write_text(f"#!/bin/sh\necho '{json.dumps(said)}'\n")
+    old_python.chmod(0o755)
+    inventory = yaml.safe_load((tmp_path / "inventory.yml").read_text())
+    hosts = inventory["all"]["hosts"]
+    hosts["old"] = {**hosts["target"], "install_python": str(old_python)}
+    hosts["old"]["install_prefix"] += "-old"
+    hosts["target"]["install_python"] = sys.executable
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "site.yml").write_text(PLAYBOOK.replace("hosts: target", "hosts: all"))
+    done = host.play("--check")
+    assert done.returncode != 0
+    this = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert (
+        f"old: Python 3.10 ({old_python}) cannot use the app bundle, which has wheels for"
+        f" Python {this}; burst needs Python >=3.11 (install_python)"
+    ) in done.stdout, done.stdout
+    assert re.search(r"^target\s+:.* failed=0 ", done.stdout, re.MULTILINE), done.stdout
 
 
 def test_ansible_doc_documents_every_default(tmp_path):
