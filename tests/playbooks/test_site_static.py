@@ -193,42 +193,42 @@ def test_a_dead_component_fails_the_run_and_leaves_no_host_busy(
 
 
 def test_sizing_predicts_a_static_cluster_from_its_runs(tmp_path, state_dir, cluster):
-    """Two calibration runs at 5 000 and 10 000 rows at 2 workers; then 30 000 rows at 1
-    worker, and with size auto and a deadline only size 2 meets: each within 20 % of its
-    prediction, and auto takes size 2."""
+    """Two calibration runs, 5 000 rows at 2 workers and 10 000 at 1, on hosts that have the
+    app; then 30 000 rows at 1 and at 2 workers, each within 20 % of its prediction."""
     hosts, overrides, env, _ = cluster
     job = {"slowness": 1000, "batch_rows": "auto", "timeout": 300}
 
-    def run(rows, name, **changes):
+    def run(directory, rows, name, **changes):
+        directory.mkdir(exist_ok=True)
         path = cluster_file(
-            tmp_path,
+            directory,
             f"sizing-{name}.yaml",
             source={"kind": "synthetic", "rows": rows, "seed": 5},
             **{**overrides, "job": job, **changes},
         )
-        before = set((tmp_path / "output").glob("*/manifest.json"))
+        before = set((directory / "output").glob("*/manifest.json"))
         result = site(path, state_dir, **env)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr
-        (manifest,) = set((tmp_path / "output").glob("*/manifest.json")) - before
+        (manifest,) = set((directory / "output").glob("*/manifest.json")) - before
         return path, json.loads(manifest.read_text())
 
-    runs = [run(5000, "first")[1]]
-    path, second = run(10000, "second")
-    runs.append(second)
-    config = load_cluster_file(path, {"source": {"rows": 30000}})
-    planned = sizing.plan(config)
-    predicted = {line["size"]: line["seconds"] for line in planned["table"]}
-    assert planned["runs"] == 2 and predicted[1] > predicted[2]
-    deadline = round((predicted[1] + predicted[2]) / 2 / config["sizing"]["margin"])
-    runs.append(run(30000, "one", size=1)[1])
-    runs.append(run(30000, "auto", size="auto", job={**job, "deadline": deadline})[1])
-    assert [(r["size"], r["workers"]) for r in runs[2:]] == [(1, 1), (2, 2)]
-    assert runs[3]["predicted"]["size"] == 2
-    errors = [(r["predicted"]["seconds"] - r["wall_seconds"]) / r["wall_seconds"] for r in runs[2:]]
+    run(tmp_path / "warm-up", 100, "warm-up")  # the app installed, outside the history
+    runs = tmp_path / "runs"
+    run(runs, 5000, "first")
+    path, _ = run(runs, 10000, "second", size=1)
+    planned = sizing.plan(load_cluster_file(path, {"source": {"rows": 30000}}))
+    assert planned["runs"] == 2
+    predicted = {line["workers"]: line["seconds"] for line in planned["table"]}
+    took = {workers: run(runs, 30000, f"at-{workers}", size=workers)[1] for workers in (1, 2)}
+    assert [manifest["workers"] for manifest in took.values()] == [1, 2]
+    errors = {w: (predicted[w] - m["wall_seconds"]) / m["wall_seconds"] for w, m in took.items()}
     print(
-        f"\nstatic, history of 2 runs, 30000 rows: {planned['model']}; at 1 and 2 workers,"
-        f" (predicted, took) {[(r['predicted']['seconds'], r['wall_seconds']) for r in runs[2:]]}"
-        f" s, errors {', '.join(f'{e:+.1%}' for e in errors)}"
+        f"\nstatic, history of 2 runs, 30000 rows: {planned['model']};"
+        + "".join(
+            f" {w} worker(s): predicted {predicted[w]} s, took {m['wall_seconds']} s,"
+            f" error {errors[w]:+.1%};"
+            for w, m in took.items()
+        )
     )
-    assert all(abs(error) <= 0.20 for error in errors)
+    assert all(abs(error) <= 0.20 for error in errors.values())
     assert leftovers(hosts) == {}

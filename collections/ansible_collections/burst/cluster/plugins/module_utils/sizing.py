@@ -1,12 +1,12 @@
 """How long a run of a cluster file takes at each size, and which size meets job.deadline.
 
-The model: a run's wall time = overhead + job. From history (``run_history``) the overhead is
-the median (the lower middle) of the runs' wall − job; for each worker count measured, the job
-is a least-squares line through (rows ÷ workers, job seconds): fixed seconds + rows × seconds
-per row per worker ÷ workers. A size is predicted by the line of the nearest worker count
-measured; the parallel efficiency at a count is the fewest workers' seconds per row ÷ its own.
-Without history, a sample of the input is classified on the controller (one process, so
-efficiency 1) and the overhead is sizing.overhead's for the provider.
+The model: a run's wall time = overhead + job. From history (``run_history``), for each worker
+count measured: the overhead is the median (the lower middle) of its runs' wall − job, and the
+job is a least-squares line through (rows ÷ workers, job seconds): fixed seconds + rows ×
+seconds per row per worker ÷ workers. A size is predicted by the nearest worker count measured;
+the parallel efficiency at a count is the fewest workers' seconds per row ÷ its own. Without
+history, a sample of the input is classified on the controller (one process, so efficiency 1)
+and the overhead is sizing.overhead's for the provider.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.burst.cluster.plugins.module_utils import run_history
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import largest_size
@@ -43,17 +43,22 @@ class Model:
     lines: dict  # workers -> (seconds per row per worker, the job's fixed seconds), as measured
     runs: int = 0
     sampled_seconds: float = 0.0  # what measuring took, itself part of this run's wall time
+    overheads: dict = field(default_factory=dict)  # workers -> wall − job, as measured there
 
     def job_seconds(self, rows: int, workers: int) -> float:
-        """The job's seconds by the line of the nearest worker count measured (the larger of
-        two as near)."""
-        nearest = min(self.lines, key=lambda measured: (abs(measured - workers), -measured))
-        per_row, fixed = self.lines[nearest]
+        """The job's seconds by the line of the nearest worker count measured."""
+        per_row, fixed = self.lines[_nearest(self.lines, workers)]
         return fixed + rows * per_row / workers
+
+    def overhead_at(self, workers: int) -> float:
+        """Wall − job at the nearest worker count measured: more workers take longer to start."""
+        return (
+            self.overheads[_nearest(self.overheads, workers)] if self.overheads else self.overhead
+        )
 
     def seconds(self, rows: int, workers: int) -> float:
         """The whole run's predicted wall time."""
-        return self.overhead + self.sampled_seconds + self.job_seconds(rows, workers)
+        return self.overhead_at(workers) + self.sampled_seconds + self.job_seconds(rows, workers)
 
     def efficiency(self) -> dict:
         """Parallel efficiency at each worker count measured, against the fewest workers'."""
@@ -67,30 +72,37 @@ class Model:
             basis = f"a sample classified on the controller in {self.sampled_seconds:.1f} s"
         measured = "; ".join(
             f"at {workers} worker(s) {per_row * 1000:.3g} ms per row per worker,"
-            f" job fixed {fixed:.1f} s, parallel efficiency {self.efficiency()[workers]:.2f}"
+            f" job fixed {fixed:.1f} s, overhead {self.overhead_at(workers):.1f} s,"
+            f" parallel efficiency {self.efficiency()[workers]:.2f}"
             for workers, (per_row, fixed) in sorted(self.lines.items())
         )
-        return f"basis: {basis}; overhead {self.overhead:.1f} s; {measured}"
+        return f"basis: {basis}; {measured}"
+
+
+def _nearest(measured: dict, workers: int) -> int:
+    """The worker count of ``measured`` nearest ``workers`` (the larger of two as near)."""
+    return min(measured, key=lambda count: (abs(count - workers), -count))
 
 
 def from_history(runs: list[run_history.Run]) -> Model | None:
     """The model measured from comparable runs; None without any."""
     if not runs:
         return None
-    lines = {}
+    lines, overheads = {}, {}
     for workers in sorted({run.workers for run in runs}):
-        points = [
-            (run.rows_in / workers, float(run.seconds)) for run in runs if run.workers == workers
-        ]
-        lines[workers] = _line(points)
+        counted = [run for run in runs if run.workers == workers]
+        lines[workers] = _line([(run.rows_in / workers, float(run.seconds)) for run in counted])
+        overheads[workers] = _overhead(counted)
     return Model(
-        basis="history",
-        # The lower middle: of two runs, the faster, so that one run that installed the app on
-        # hosts that keep it (static) does not set the overhead of every run after it.
-        overhead=statistics.median_low(run.wall_seconds - run.seconds for run in runs),
-        lines=lines,
-        runs=len(runs),
+        basis="history", overhead=_overhead(runs), lines=lines, runs=len(runs), overheads=overheads
     )
+
+
+def _overhead(runs) -> float:
+    """The lower middle of the runs' wall − job: of two runs, the faster, so that one run that
+    installed the app on hosts that keep it (static) does not set the overhead of every run
+    after it."""
+    return statistics.median_low(run.wall_seconds - run.seconds for run in runs)
 
 
 def _line(points) -> tuple[float, float]:

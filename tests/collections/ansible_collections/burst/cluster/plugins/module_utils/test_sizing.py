@@ -56,6 +56,23 @@ def test_parallel_efficiency_is_measured_per_worker_count():
     assert "at 4 worker(s) 12.5 ms per row per worker" in model.describe()
 
 
+def test_the_overhead_is_measured_per_worker_count():
+    # a second worker takes 5 s longer to start; the slow first run installed the app
+    runs = [
+        run("a", 1000, 1, 5.0, 45.0),
+        run("b", 2000, 1, 10.0, 20.0),
+        run("c", 4000, 2, 10.0, 25.0),
+    ]
+    model = sizing.from_history(runs)
+    assert model.overheads == {1: 10.0, 2: 15.0}
+    assert model.seconds(4000, 1) == pytest.approx(10 + 20)
+    assert model.seconds(4000, 2) == pytest.approx(15 + 10)
+    assert model.seconds(4000, 4) == pytest.approx(15 + 5)  # nearest: 2
+    assert "at 2 worker(s) 5 ms per row per worker, job fixed 0.0 s, overhead 15.0 s" in (
+        model.describe()
+    )
+
+
 def test_size_auto_takes_the_cheapest_size_that_meets_the_deadline(tmp_path):
     config = aws_config(tmp_path, size="auto", job={"deadline": "10m"})
     assert config["job"]["deadline"] == 600
