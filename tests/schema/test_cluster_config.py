@@ -58,7 +58,7 @@ DEFAULTS = {
         "margin": 0.8,
         "history": 30,
         "sample_seconds": 3,
-        "overhead": {"local": 20, "static": 60, "aws": 420},
+        "overhead": {"local": 16, "static": 60, "aws": 420},
     },
 }
 
