@@ -99,10 +99,17 @@ def from_history(runs: list[run_history.Run]) -> Model | None:
 
 
 def _overhead(runs) -> float:
-    """The lower middle of the runs' wall − job: of two runs, the faster, so that one run that
-    installed the app on hosts that keep it (static) does not set the overhead of every run
-    after it."""
-    return statistics.median_low(run.wall_seconds - run.seconds for run in runs)
+    """The lower middle of the runs' wall − job, less the seconds a run spent classifying a
+    sample: of two runs, the faster, so that one run that installed the app on hosts that keep
+    it (static) does not set the overhead of every run after it."""
+    return statistics.median_low(
+        run.wall_seconds - run.seconds - _sampled_seconds(run.predicted) for run in runs
+    )
+
+
+def _sampled_seconds(predicted) -> float:
+    sampled = predicted.get("sampled_seconds") if isinstance(predicted, dict) else None
+    return sampled if isinstance(sampled, int | float) else 0.0
 
 
 def _line(points) -> tuple[float, float]:
@@ -395,7 +402,12 @@ def plan(config: dict, s3_client=None) -> dict:
         "rows_counted": counted,
         "model": model.describe(),
         "table": lines,
-        "predicted": {"size": size, "seconds": seconds, "basis": model.basis},
+        "predicted": {
+            "size": size,
+            "seconds": seconds,
+            "basis": model.basis,
+            **({"sampled_seconds": model.sampled_seconds} if model.sampled_seconds else {}),
+        },
         "runs": model.runs,
         "warnings": warnings,
         "notes": history.notes + ([f"{len(left_out)} run(s) not comparable"] if left_out else []),

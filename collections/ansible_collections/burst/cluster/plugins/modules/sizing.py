@@ -79,7 +79,9 @@ table:
   type: list
   elements: dict
 predicted:
-  description: What the manifest records, C(size), C(seconds), C(basis) (history or sample).
+  description:
+    - What the manifest records, C(size), C(seconds), C(basis) (history or sample), and for a
+      sample the C(sampled_seconds) it took, which later predictions leave out of the overhead.
   returned: when sized
   type: dict
   sample: {size: 2, seconds: 31.5, basis: history}

@@ -65,6 +65,9 @@ def test_the_overhead_is_measured_per_worker_count():
     ]
     model = sizing.from_history(runs)
     assert model.overheads == {1: 10.0, 2: 15.0}
+    sampled = run("d", 4000, 2, 10.0, 28.0)
+    sampled.manifest["predicted"] = {"basis": "sample", "sampled_seconds": 3.0}
+    assert sizing.from_history([sampled]).overhead == 15.0  # the sample was that run's alone
     assert model.seconds(4000, 1) == pytest.approx(10 + 20)
     assert model.seconds(4000, 2) == pytest.approx(15 + 10)
     assert model.seconds(4000, 4) == pytest.approx(15 + 5)  # nearest: 2
