@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,11 @@ def s3(monkeypatch):
     (port,) = free_ports(1)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    # Every server in this process shares moto's backends: start from no bucket at all.
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"),
+        timeout=10,
+    ).close()
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
