@@ -164,9 +164,16 @@ def from_sample(config: dict) -> Model:
     return Model(
         basis="sample",
         lines={1: (max(measured["seconds"] / measured["rows"], 1e-7), 0.0)},
-        overhead=config["sizing"]["overhead"][config["provider"]],
+        overhead=_assumed_overhead(config),
         sampled_seconds=round(time.monotonic() - started, 3),
     )
+
+
+def _assumed_overhead(config: dict) -> float:
+    """sizing.overhead's seconds for the provider; for a provider it does not list, the
+    largest it lists, so that a prediction errs towards missing the deadline."""
+    assumed = config["sizing"]["overhead"]
+    return assumed.get(config["provider"], max(assumed.values()))
 
 
 def _sample_lines(config: dict, directory: str) -> list[bytes]:
