@@ -84,6 +84,9 @@ $(READY):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt uv
+	# Every process of a run imports the app's packages: uv compiles them once here, since a
+	# Python that may not write bytecode (PYTHONDONTWRITEBYTECODE) compiles them in each process.
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --constraint constraints.txt -e .
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --constraint constraints.txt -e '.[controller,test]'
 	rm -f $(VENV)/.ready*
 	touch $@

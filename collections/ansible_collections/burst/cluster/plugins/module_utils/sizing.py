@@ -88,10 +88,15 @@ def from_history(runs: list[run_history.Run]) -> Model | None:
     """The model measured from comparable runs; None without any."""
     if not runs:
         return None
+    _, shared_fixed = _line([(run.rows_in / run.workers, float(run.seconds)) for run in runs])
     lines, overheads = {}, {}
     for workers in sorted({run.workers for run in runs}):
         counted = [run for run in runs if run.workers == workers]
-        lines[workers] = _line([(run.rows_in / workers, float(run.seconds)) for run in counted])
+        points = [(run.rows_in / workers, float(run.seconds)) for run in counted]
+        if len({x for x, _ in points}) > 1:
+            lines[workers] = _line(points)
+        else:
+            lines[workers] = _line_from(points, shared_fixed)
         overheads[workers] = _overhead(counted)
     return Model(
         basis="history", overhead=_overhead(runs), lines=lines, runs=len(runs), overheads=overheads
@@ -124,6 +129,16 @@ def _line(points) -> tuple[float, float]:
         if slope > 0 and fixed >= 0:
             return slope, fixed
     return sum(x * y for x, y in points) / sum(x * x for x in xs), 0.0
+
+
+def _line_from(points, fixed: float) -> tuple[float, float]:
+    """(slope, ``fixed``) of the least-squares line through ``points`` that starts at ``fixed``:
+    the job's fixed seconds measured across worker counts, for a count measured at one size of
+    input; through the origin if the points lie below it."""
+    slope = sum(x * (y - fixed) for x, y in points) / sum(x * x for x, _ in points)
+    if slope > 0:
+        return slope, fixed
+    return _line(points)
 
 
 # Runs in the app's Python: `python -m classifier classify` in one process, on ever more of the

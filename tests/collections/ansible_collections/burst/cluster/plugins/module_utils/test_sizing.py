@@ -56,6 +56,17 @@ def test_parallel_efficiency_is_measured_per_worker_count():
     assert "at 4 worker(s) 12.5 ms per row per worker" in model.describe()
 
 
+def test_a_worker_count_run_at_one_input_size_shares_the_job_s_fixed_seconds():
+    # the job takes 2 s + 0.2 ms per row per worker at either count; each count ran one size
+    runs = [run("a", 5000, 2, 2.5, 20.0), run("b", 10000, 1, 4.0, 20.0)]
+    model = sizing.from_history(runs)
+    assert model.lines == {
+        1: (pytest.approx(0.0002), pytest.approx(2.0)),
+        2: (pytest.approx(0.0002), pytest.approx(2.0)),
+    }
+    assert model.job_seconds(30000, 2) == pytest.approx(5.0)  # through the origin: 15 s
+
+
 def test_the_overhead_is_measured_per_worker_count():
     # a second worker takes 5 s longer to start; the slow first run installed the app
     runs = [
