@@ -340,6 +340,9 @@ def need(config: dict, model: Model, rows: int) -> str:
     machine = config["aws"]["instance_type"] if config["provider"] == "aws" else "machines"
     for size in range(1, 100_000):
         if model.seconds(rows, size * config["workers_per_host"]) <= limit:
+            if config["provider"] == "local":
+                workers = size * config["workers_per_host"]
+                return f"it would take {workers} workers, more than this machine's cores"
             return (
                 f"it would take size {size} of {machine} × {config['workers_per_host']} worker(s)"
             )

@@ -125,6 +125,16 @@ def test_no_size_meets_stops_naming_the_size_and_machine_it_would_take(tmp_path)
     assert "no size would: the run's overhead alone is 500 s" in sizing.need(config, model, 1)
 
 
+def test_a_local_cluster_that_needs_more_cores_says_how_many_workers(tmp_path):
+    config = validate_config(
+        {"name": "here", "provider": "local", "size": "auto", "job": {"deadline": 25}}, tmp_path
+    )
+    model = sizing.Model(basis="history", lines={1: (0.001, 0.0)}, overhead=10.0, runs=2)
+    assert sizing.need(config, model, 30000) == (
+        "it would take 4 workers, more than this machine's cores"
+    )
+
+
 def test_the_rows_growth_says_when_the_size_misses_the_deadline(tmp_path):
     config = aws_config(tmp_path, size=3, job={"deadline": 3600})
     day = 86400
