@@ -43,6 +43,18 @@ def env(config):
     return {"PYTHONPATH": config["base_dir"]}
 
 
+def sizes(config):
+    return range(1, 3)
+
+
+def sized_on(config):
+    return "toy"
+
+
+def would_take(config, size):
+    return f"{size} toys"
+
+
 def run_cost(config, prices):
     return None
 

@@ -22,8 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from ansible_collections.burst.cluster.plugins.module_utils import run_history
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import largest_size
+from ansible_collections.burst.cluster.plugins.module_utils import providers, run_history
 from ansible_collections.burst.cluster.plugins.module_utils.run_report import load_prices, run_cost
 
 MAX_SAMPLE_ROWS = 100_000
@@ -212,8 +211,7 @@ def _sample_lines(config: dict, directory: str) -> list[bytes]:
 def _classify_sample(config: dict, directory: str) -> dict:
     job = config["job"]
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    if config["provider"] == "local":
-        env["PYTHONPATH"] = config["base_dir"]
+    env.update(providers.get(config["provider"]).env(config))  # as the workers will have it
     argv = [sys.executable, "-c", SAMPLE_DRIVER, str(config["sizing"]["sample_seconds"])]
     argv += [os.path.join(directory, "sample.csv"), directory]
     argv += [
@@ -268,13 +266,8 @@ def input_rows(config: dict) -> tuple[int, str]:
 
 
 def sizes(config: dict) -> range:
-    """The sizes a table shows: up to the schema's largest, the hosts listed for static, and
-    for local this machine's cores."""
-    if config["provider"] == "local":
-        return range(1, max(1, (os.cpu_count() or 1) // config["workers_per_host"]) + 1)
-    if config["provider"] == "static":
-        return range(1, min(largest_size(), len(config["static"]["hosts"])) + 1)
-    return range(1, largest_size() + 1)
+    """The sizes a table shows, the provider's."""
+    return providers.get(config["provider"]).sizes(config)
 
 
 def run_cost_usd(config: dict, size: int, seconds: float, prices=None) -> float | None:
@@ -322,30 +315,21 @@ def choose(config: dict, lines: list[dict]) -> dict:
 
 def _none_meets(config: dict, lines: list[dict]) -> str:
     largest = lines[-1]
-    machine = config["aws"]["instance_type"] if config["provider"] == "aws" else "this machine"
-    if config["provider"] == "static":
-        machine = "static host"
+    machine = providers.get(config["provider"]).sized_on(config)
     deadline, margin = config["job"]["deadline"], config["sizing"]["margin"]
-    text = (
+    return (
         f"size: 'auto' — no size up to {largest['size']} ({machine}) meets job.deadline"
         f" {deadline} s × sizing.margin {margin}: size {largest['size']} is predicted"
         f" {largest['seconds']:.0f} s"
     )
-    return text
 
 
 def need(config: dict, model: Model, rows: int) -> str:
     """What it would take beyond the sizes shown, for a message."""
     limit = config["job"]["deadline"] * config["sizing"]["margin"]
-    machine = config["aws"]["instance_type"] if config["provider"] == "aws" else "machines"
     for size in range(1, 100_000):
         if model.seconds(rows, size * config["workers_per_host"]) <= limit:
-            if config["provider"] == "local":
-                workers = size * config["workers_per_host"]
-                return f"it would take {workers} workers, more than this machine's cores"
-            return (
-                f"it would take size {size} of {machine} × {config['workers_per_host']} worker(s)"
-            )
+            return "it would take " + providers.get(config["provider"]).would_take(config, size)
     return (
         f"no size would: the run's overhead alone is {model.seconds(0, 1):.0f} s,"
         " so give it a later deadline"

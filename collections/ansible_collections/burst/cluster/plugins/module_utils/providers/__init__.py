@@ -15,7 +15,9 @@ The module answers everything burst asks of a provider:
 - ``ON_CONTROLLER``: whether every host is the controller itself; ``TORN_DOWN``: whether
   its machines go at the end of every run; ``env(config)``: the environment its processes need;
 - ``machines(config)``, ``CLOUD`` and ``RUNS_ON``: how the plan and summary describe it;
-  ``run_cost(config, prices)``: what a run's machines cost at most (None: nothing).
+  ``run_cost(config, prices)``: what a run's machines cost at most (None: nothing);
+- ``sizes(config)``: the sizes sizing's table shows; ``sized_on(config)``: what its machine
+  is called there; ``would_take(config, size)``: a size beyond the table, said.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     _resolve,
     _show,
     cut,
+    largest_size,
     longest_run_seconds,
 )
 
@@ -51,6 +52,18 @@ def problems(config: dict, base_dir) -> list[str]:
     if isinstance(state, str) and state.startswith("file://") and len(state) > len("file://"):
         aws["state"] = "file://" + _resolve(base_dir, state[len("file://") :])
     return found
+
+
+def sizes(config: dict) -> range:
+    return range(1, largest_size() + 1)
+
+
+def sized_on(config: dict) -> str:
+    return config["aws"]["instance_type"]
+
+
+def would_take(config: dict, size: int) -> str:
+    return f"size {size} of {sized_on(config)} × {config['workers_per_host']} worker(s)"
 
 
 def machines(config: dict) -> str:

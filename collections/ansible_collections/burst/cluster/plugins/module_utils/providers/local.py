@@ -18,6 +18,19 @@ def problems(config: dict, base_dir) -> list[str]:
     return []
 
 
+def sizes(config: dict) -> range:
+    """Up to this machine's cores."""
+    return range(1, max(1, (os.cpu_count() or 1) // config["workers_per_host"]) + 1)
+
+
+def sized_on(config: dict) -> str:
+    return "this machine"
+
+
+def would_take(config: dict, size: int) -> str:
+    return f"{size * config['workers_per_host']} workers, more than this machine's cores"
+
+
 def machines(config: dict) -> str:
     return "this machine"
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
-from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import _existing_file
+from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
+    _existing_file,
+    largest_size,
+)
 
 SECTION = "static"
 ON_CONTROLLER = False
@@ -21,6 +24,19 @@ def problems(config: dict, base_dir) -> list[str]:
             f"static.hosts: {len(hosts)} host(s) — must list at least size ({size}) machines"
         )
     return found + _existing_file(static, "ssh_key", "static", base_dir)
+
+
+def sizes(config: dict) -> range:
+    """Up to the hosts listed."""
+    return range(1, min(largest_size(), len(config["static"]["hosts"])) + 1)
+
+
+def sized_on(config: dict) -> str:
+    return "static host"
+
+
+def would_take(config: dict, size: int) -> str:
+    return f"{size} static hosts × {config['workers_per_host']} worker(s)"
 
 
 def machines(config: dict) -> str:
