@@ -6,22 +6,19 @@ import json
 import os
 import time
 
-from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import run_history, sizing
 from ansible_collections.burst.cluster.plugins.module_utils.stack_outputs import host_plan
 from ansible_collections.burst.cluster.plugins.modules.record_run import ARGUMENT_SPEC
+from ansible_collections.burst.cluster.plugins.plugin_utils.controller_action import (
+    ControllerAction,
+)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
     _supports_check_mode = False
-    _supports_async = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def act(self, args, result):
         config = args["config"]
         path = os.path.join(config["results"]["dir"], args["run_id"], run_history.MANIFEST)
         try:

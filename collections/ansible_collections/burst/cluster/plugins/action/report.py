@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 
-from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import (
     history_charts,
     run_charts,
@@ -18,6 +17,9 @@ from ansible_collections.burst.cluster.plugins.module_utils import (
 from ansible_collections.burst.cluster.plugins.module_utils.cluster_config import (
     ClusterConfigError,
     load_cluster_file,
+)
+from ansible_collections.burst.cluster.plugins.plugin_utils.controller_action import (
+    ControllerAction,
 )
 
 ARGUMENT_SPEC = {
@@ -42,19 +44,14 @@ REQUIRED_BY_KIND = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    SPEC_RULES = dict(
+        required_if=[("kind", kind, names) for kind, names in REQUIRED_BY_KIND.items()]
+    )
     _supports_check_mode = True
-    _supports_async = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _, args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC,
-            required_if=[("kind", kind, names) for kind, names in REQUIRED_BY_KIND.items()],
-        )
+    def act(self, args, result):
         if args["kind"] == "history":
             return _history(args, result)
         if args["kind"] == "plan":

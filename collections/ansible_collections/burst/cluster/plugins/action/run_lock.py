@@ -21,12 +21,14 @@ import json
 import os
 import tempfile
 
-from ansible.plugins.action import ActionBase
 from ansible_collections.burst.cluster.plugins.module_utils import stack_outputs
 from ansible_collections.burst.cluster.plugins.modules.run_lock import (
     ARGUMENT_SPEC,
     REQUIRED_IF,
     REQUIRED_ONE_OF,
+)
+from ansible_collections.burst.cluster.plugins.plugin_utils.controller_action import (
+    ControllerAction,
 )
 
 from classifier import watchdog
@@ -100,20 +102,12 @@ def running_message(name: str, lock: dict) -> str:
     )
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    SPEC_RULES = dict(required_one_of=REQUIRED_ONE_OF, required_if=REQUIRED_IF)
     _supports_check_mode = True
-    _supports_async = False
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _, args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC,
-            required_one_of=REQUIRED_ONE_OF,
-            required_if=REQUIRED_IF,
-        )
+    def act(self, args, result):
         config = args["config"] or {}
         path = args["path"] or os.path.join(stack_outputs.state_dir(config), "run.lock")
         path = os.path.abspath(path)

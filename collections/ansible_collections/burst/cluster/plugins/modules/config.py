@@ -111,7 +111,9 @@ problems:
     - "source.rowz: unknown key — allowed keys: kind, rows, seed"
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.controller_only import (  # noqa: E402
+    bypassed,
+)
 
 ARGUMENT_SPEC = {
     "path": {"type": "path", "required": True},
@@ -120,11 +122,7 @@ ARGUMENT_SPEC = {
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.fail_json(
-        msg="burst.cluster.config runs on the controller through its action plugin;"
-        " it was reached as a module, so the action plugin was bypassed"
-    )
+    bypassed("config", ARGUMENT_SPEC, supports_check_mode=True)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ cost:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.controller_only import (  # noqa: E402
+    bypassed,
+)
 
 ARGUMENT_SPEC = {
     "config": {"type": "dict", "required": True},
@@ -88,11 +90,7 @@ ARGUMENT_SPEC = {
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=False)
-    module.fail_json(
-        msg="burst.cluster.record_run runs on the controller through its action plugin;"
-        " it was reached as a module, so the action plugin was bypassed"
-    )
+    bypassed("record_run", ARGUMENT_SPEC, supports_check_mode=False)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,9 @@ msg:
     by ansible-playbook (pid 1234); wait for it to finish or stop it (Ctrl-C), then try again
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.controller_only import (  # noqa: E402
+    bypassed,
+)
 
 ARGUMENT_SPEC = {
     "path": {"type": "path"},
@@ -143,13 +145,13 @@ REQUIRED_IF = [("state", "present", ("run_id",))]
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
+    bypassed(
+        "run_lock",
+        ARGUMENT_SPEC,
         required_one_of=REQUIRED_ONE_OF,
         required_if=REQUIRED_IF,
         supports_check_mode=True,
     )
-    module.fail_json(msg="burst.cluster.run_lock runs through its action plugin on the controller")
 
 
 if __name__ == "__main__":

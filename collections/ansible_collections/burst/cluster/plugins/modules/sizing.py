@@ -104,7 +104,9 @@ sizing_warnings:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.burst.cluster.plugins.module_utils.controller_only import (  # noqa: E402
+    bypassed,
+)
 
 ARGUMENT_SPEC = {
     "config": {"type": "dict", "required": True},
@@ -112,11 +114,7 @@ ARGUMENT_SPEC = {
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.fail_json(
-        msg="burst.cluster.sizing runs on the controller through its action plugin;"
-        " it was reached as a module, so the action plugin was bypassed"
-    )
+    bypassed("sizing", ARGUMENT_SPEC, supports_check_mode=True)
 
 
 if __name__ == "__main__":
