@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from itertools import pairwise
@@ -782,8 +783,14 @@ def test_module_bypassing_the_action_fails_clearly(tmp_path):
     module = COLLECTIONS / "ansible_collections/burst/cluster/plugins/modules/config.py"
     args = tmp_path / "args.json"
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"path": "cluster.yaml"}}))
+    # with the collection importable, as Ansible's module payload makes its module_utils
+    env = {**os.environ, "PYTHONPATH": str(COLLECTIONS)}
     done = subprocess.run(
-        [sys.executable, str(module), str(args)], capture_output=True, text=True, timeout=60
+        [sys.executable, str(module), str(args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode != 0
     result = json.loads(done.stdout)
