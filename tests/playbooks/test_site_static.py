@@ -33,7 +33,10 @@ from site_runs import (
 pytestmark = [pytest.mark.slow, pytest.mark.hosts]
 
 ROWS, SEED, SLOWNESS = 3000, 8, 200
-SEND = "TASK [burst.cluster.install : Send the app bundle]"
+SEND = (
+    "TASK [burst.cluster.install : Send the app and unpack it into a new virtual environment,"
+    " with no package index]"
+)
 
 
 def run_processes(namespace: str) -> list[int]:
@@ -116,10 +119,18 @@ def test_fresh_hosts_without_a_package_index_get_the_bundle_once(tmp_path, clust
         if attempt == 0:
             keys = [stamp.read_text() for stamp in stamps]
             installed = [stamp.stat().st_mtime_ns for stamp in stamps]
+            compiled_on_hosts = [
+                str(pyc.relative_to(workdir))
+                for pyc in (workdir / "e2e").glob("*/app/venv/lib/python*/site-packages/**/*.pyc")
+                if int.from_bytes(pyc.read_bytes()[4:8], "little") == 0  # by time: not shipped
+            ]
     assert sent == [names, []]
     assert len(set(keys)) == 1
     assert [stamp.stat().st_mtime_ns for stamp in stamps] == installed
     assert not list(workdir.glob("e2e/*/app/bundle*"))
+    # The app's processes found their modules compiled: the bundle's bytecode, checked by hash.
+    assert not [p for p in compiled_on_hosts if "/classifier/" in p or "/distributed/" in p]
+    assert not [p for p in compiled_on_hosts if "/pandas/" in p or "/dask/" in p]
 
 
 def test_three_hosts_over_ssh_give_the_single_process_answer(tmp_path, state_dir, cluster):

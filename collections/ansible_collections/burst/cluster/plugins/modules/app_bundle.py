@@ -1,22 +1,28 @@
 #!/usr/bin/python
-"""burst.cluster.app_bundle: the one file, built on the controller, that installs the app."""
+"""burst.cluster.app_bundle: the app, installed once on the controller for every kind of host."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: app_bundle
-short_description: Build the burst app bundle that hosts install from without a package index
+short_description: Build the burst app bundle that hosts unpack, with no package index and no pip
 description:
-  - Builds one tar file with the wheel of the app (C(classifier/)) and a wheel of every
-    dependency it needs, at the version C(constraints.txt) pins, for each Python and
-    platform of the hosts, and the wheel of pip to install them with. A host installs it
-    with C(pip install --no-index), so it needs no route to a package index.
-  - The file is named by a hash of C(constraints.txt), C(pyproject.toml), C(README.md),
-    C(classifier/*.py) and the targets, and kept in O(dest), where a bundle already built is used
+  - Installs the app (C(classifier/)) and every dependency it needs, at the version
+    C(constraints.txt) pins, once for each Python and platform of the hosts, with the
+    controller's C(pip install --target) and wheels only. Each install is one C(.tar.gz) of a
+    C(site-packages) directory. A host unpacks it into a new virtual environment, so it
+    needs no route to a package index and runs no installer.
+  - When the controller has the target's Python version and machine, the tree also holds the
+    bytecode of every module the app's processes import (C(python -m classifier), the Dask
+    scheduler and worker), checked against its source by hash, so that no process on a
+    fresh host spends its start compiling. For other targets the hosts compile at first import.
+  - The bundle, a directory with C(bundle.json) and one tree per target, is named by a hash of
+    C(constraints.txt), C(pyproject.toml), C(README.md), C(classifier/*.py), the targets and
+    the controller's pip and Python, and kept in O(dest), where a bundle already built is used
     as it is, so a second run builds nothing.
-  - The wheels come from the controller's pip, with its configuration (index, mirror,
+  - The packages come from the controller's pip, with its configuration (index, mirror,
     cache); only the controller needs a package index.
-  - A target whose Python the app does not support (its C(requires-python)) gets no wheels;
+  - A target whose Python the app does not support (its C(requires-python)) gets no tree;
     RV(pythons) lists the versions that have them.
 version_added: 0.1.0
 author: burst (!UNKNOWN)
@@ -34,7 +40,7 @@ options:
   targets:
     description:
       - The hosts' Pythons and platforms, as the install role finds them.
-      - Hosts that are alike share their wheels.
+      - Hosts that are alike share their tree.
     type: list
     elements: dict
     required: true
@@ -78,16 +84,16 @@ EXAMPLES = r"""
 
 RETURN = r"""
 path:
-  description: The bundle on the controller.
+  description: The bundle, a directory on the controller.
   returned: always
   type: str
-  sample: /home/me/burst/.burst/bundles/burst-app-5f0c1e2d3a4b5c6d.tar
+  sample: /home/me/burst/.burst/bundles/burst-app-5f0c1e2d3a4b5c6d
 key:
   description: The hash that names the bundle; a host that installed it records it.
   returned: always
   type: str
 pythons:
-  description: The Python versions the bundle has wheels for.
+  description: The Python versions the bundle has trees for.
   returned: always
   type: list
   elements: str
@@ -97,31 +103,30 @@ requires_python:
   returned: always
   type: str
   sample: ">=3.11"
-app:
-  description: The file name of the app's own wheel in the bundle's C(wheels/).
-  returned: always
-  type: str
-  sample: burst-0.1.0-py3-none-any.whl
-pip:
+trees:
   description:
-    - The file name of pip's wheel in the bundle's C(wheels/), the controller's version of pip.
-    - Hosts run pip from it (C(python wheels/pip-26.3-py3-none-any.whl/pip install ...)), so
-      their virtual environments are made without pip.
+    - One per target of a supported Python, the target with the path of its tree (a
+      C(.tar.gz) of C(site-packages)) and how many modules in it are compiled.
+    - In check mode, and before the bundle is built, the paths it would have.
   returned: always
-  type: str
-  sample: pip-26.3-py3-none-any.whl
+  type: list
+  elements: dict
+  sample:
+    - {python: "3.11", machine: x86_64, glibc: "2.36", compiled: 1160,
+       path: /home/me/burst/.burst/bundles/burst-app-5f0c1e2d3a4b5c6d/cp311-x86_64-glibc2.36.tar.gz}
 """
 
 import hashlib
 import importlib.metadata
 import json
-import os
+import platform
+import py_compile
 import shutil
 import sys
 import tarfile
 import tempfile
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -130,8 +135,47 @@ try:  # ansible-core's own requirement: always there on the controller
 except ImportError:
     SpecifierSet = None
 
-FORMAT = "burst app bundle 1"
+FORMAT = "burst app bundle 2"
 ROOT_FILES = ("pyproject.toml", "README.md", "constraints.txt")
+# What the app's processes import, beside every module of the classifier package: the Dask
+# scheduler and worker that python -m classifier starts, with their dashboards and HTTP routes
+# (bokeh), and what the source's Dask performance report and the workers' CSV writing load.
+PRELOADED = (
+    "distributed.cli.dask_scheduler",
+    "distributed.cli.dask_worker",
+    "distributed.dashboard.scheduler",
+    "distributed.dashboard.worker",
+    "distributed.diagnostics.websocket",
+    "distributed.http.health",
+    "distributed.http.proxy",
+    "distributed.http.statics",
+    "distributed.http.scheduler.info",
+    "distributed.http.scheduler.json",
+    "distributed.http.scheduler.prometheus",
+    "distributed.http.worker.prometheus",
+    "dask.distributed",
+    "fsspec.implementations.local",
+    "pandas.io.formats.csvs",
+    "tornado.platform.asyncio",
+    "bokeh.embed",
+    "bokeh.io",
+    "bokeh.layouts",
+    "bokeh.plotting",
+    "bokeh.server.server",
+)
+# Run by the controller's Python, isolated, with the tree first on its path: prints the
+# tree's source files that importing the app loads.
+IMPORTED_FILES = """
+import importlib, json, pkgutil, sys
+tree = sys.argv[1]
+sys.path.insert(0, tree)
+import classifier
+own = [f"classifier.{m.name}" for m in pkgutil.iter_modules(classifier.__path__)]
+for name in own + sys.argv[2:]:
+    importlib.import_module(name)
+files = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
+print(json.dumps(sorted(f for f in files if f.startswith(tree + "/") and f.endswith(".py"))))
+"""
 # manylinux names older than PEP 600, by the glibc minor version they stand for.
 LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
@@ -143,17 +187,13 @@ def sources(root: Path) -> list[str]:
 
 
 def bundle_key(root: Path, files: list[str], targets: list[dict]) -> str:
-    digest = hashlib.sha256(f"{FORMAT} {pip_requirement()}".encode())
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    builder = f"pip {importlib.metadata.version('pip')}, Python {python}"
+    digest = hashlib.sha256(f"{FORMAT} {builder}".encode())
     for name in files:
         digest.update(f"\n{name} {hashlib.sha256((root / name).read_bytes()).hexdigest()}".encode())
     digest.update(json.dumps(targets, sort_keys=True).encode())
     return digest.hexdigest()
-
-
-def pip_requirement() -> str:
-    """The pip the hosts install with, this controller's: run from its wheel in the bundle,
-    so their virtual environments need no ensurepip."""
-    return f"pip=={importlib.metadata.version('pip')}"
 
 
 def platforms(machine: str, glibc: str) -> list[str]:
@@ -176,8 +216,47 @@ def pip(module: AnsibleModule, args: list, what: str) -> None:
         module.fail_json(msg=f"app bundle: {what} failed: {last}", cmd=command)
 
 
+def tree_name(target: dict) -> str:
+    glibc = f"glibc{target['glibc']}" if target["glibc"] else "noglibc"
+    return f"cp{target['python'].replace('.', '')}-{target['machine']}-{glibc}.tar.gz"
+
+
+def shipped(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """A file of the tree as the hosts get it: owned by nobody in particular, and without the
+    packages' own test suites (pandas/tests, numpy/_core/tests, …), which the app never
+    imports: an eighth of the bytes a fresh host writes."""
+    if "tests" in PurePosixPath(member.name).parts[1:]:
+        return None
+    member.uid = member.gid = 0
+    member.uname = member.gname = ""
+    return member
+
+
+def precompile(module: AnsibleModule, tree: Path, target: dict) -> int:
+    """Compile the modules the app's processes import, as the host's Python will find them:
+    their bytecode, checked against their source by hash, so that no process on a fresh host
+    compiles them itself. Only a controller of the target's Python and machine can import the
+    tree to find them; for other targets the hosts compile at first import."""
+    controller = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if target["python"] != controller or target["machine"] != platform.machine():
+        return 0
+    command = [sys.executable, "-I", "-S", "-B", "-c", IMPORTED_FILES, str(tree), *PRELOADED]
+    rc, out, err = module.run_command(command)
+    if rc != 0:
+        module.warn(
+            f"app bundle: no bytecode for {tree_name(target)}: {err.strip().splitlines()[-1:]}"
+        )
+        return 0
+    files = json.loads(out)
+    for name in files:
+        py_compile.compile(
+            name, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
+        )
+    return len(files)
+
+
 def build(module, root: Path, files: list[str], pythons: list[str], targets, path: Path) -> dict:
-    """Write the bundle to ``path`` and return its index (bundle.json)."""
+    """Write the bundle, a directory, to ``path`` and return its index (bundle.json)."""
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=path.parent))
     try:
         for name in files:
@@ -186,30 +265,44 @@ def build(module, root: Path, files: list[str], pythons: list[str], targets, pat
         wheels = work / "wheels"
         app_wheel = ["wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, work / "src"]
         pip(module, app_wheel, "the app's wheel")
-        (app,) = [p.name for p in wheels.glob("*.whl")]
-        pip(
-            module,
-            ["download", "--quiet", "--no-deps", "--dest", wheels, pip_requirement()],
-            f"the wheel of {pip_requirement()}",
-        )
-        (pip_wheel,) = [p.name for p in wheels.glob("pip-*.whl")]
-        for target in (t for t in targets if t["python"] in pythons):
+        (app,) = wheels.glob("*.whl")
+        out = work / "bundle"
+        out.mkdir()
+        trees = {}
+        for target in targets:
+            tree = work / "tree"
             tags = platforms(target["machine"], target["glibc"])
             pip(
                 module,
-                ["download", "--quiet", "--only-binary=:all:", "--implementation=cp"]
-                + ["--python-version", target["python"], *(f"--platform={tag}" for tag in tags)]
-                + ["--dest", wheels]
-                + ["--constraint", root / "constraints.txt", wheels / app],
-                f"the wheels for Python {target['python']} on {target['machine']}"
+                ["install", "--quiet", "--no-compile", "--target", tree]
+                + [
+                    "--only-binary=:all:",
+                    "--implementation=cp",
+                    "--python-version",
+                    target["python"],
+                ]
+                + [
+                    *(f"--platform={tag}" for tag in tags),
+                    "--constraint",
+                    root / "constraints.txt",
+                    app,
+                ],
+                f"the app for Python {target['python']} on {target['machine']}"
                 f" (glibc {target['glibc'] or 'none'})",
             )
-        index = {"format": FORMAT, "pythons": pythons, "app": app, "pip": pip_wheel}
-        (work / "bundle.json").write_text(json.dumps(index, indent=1))
-        with tarfile.open(work / "bundle.tar", "w") as tar:
-            tar.add(work / "bundle.json", "bundle.json")
-            tar.add(wheels, "wheels")
-        os.replace(work / "bundle.tar", path)  # whole or not at all, also with two runs at once
+            shutil.rmtree(tree / "bin", ignore_errors=True)  # scripts for this controller's paths
+            compiled = precompile(module, tree, target)
+            with tarfile.open(out / tree_name(target), "w:gz", compresslevel=1) as tar:
+                tar.add(tree, ".", filter=shipped)
+            shutil.rmtree(tree)
+            trees[tree_name(target)] = {**target, "compiled": compiled}
+        index = {"format": FORMAT, "pythons": pythons, "trees": trees}
+        (out / "bundle.json").write_text(json.dumps(index, indent=1))
+        try:
+            out.rename(path)  # whole or not at all
+        except OSError:
+            if not (path / "bundle.json").is_file():  # not another run's, built at the same time
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return index
@@ -252,17 +345,29 @@ def main():
     pythons = sorted({t["python"] for t in targets if supported.contains(t["python"] + ".0")})
     files = sources(root)
     key = bundle_key(root, files, targets)
-    path = dest / f"burst-app-{key[:16]}.tar"
+    path = dest / f"burst-app-{key[:16]}"
     result = {"path": str(path), "key": key[:16], "pythons": pythons, "requires_python": requires}
-    if path.is_file():
-        with tarfile.open(path) as tar:
-            index = json.load(tar.extractfile("bundle.json"))
-        module.exit_json(changed=False, app=index["app"], pip=index["pip"], **result)
+    supported_targets = [t for t in targets if t["python"] in pythons]
+    if (path / "bundle.json").is_file():
+        index = json.loads((path / "bundle.json").read_text())
+        module.exit_json(changed=False, trees=trees(path, supported_targets, index), **result)
     if module.check_mode or not pythons:
-        module.exit_json(changed=bool(pythons), app="", pip="", **result)
+        module.exit_json(changed=bool(pythons), trees=trees(path, supported_targets, {}), **result)
     dest.mkdir(parents=True, exist_ok=True)
-    index = build(module, root, files, pythons, targets, path)
-    module.exit_json(changed=True, app=index["app"], pip=index["pip"], **result)
+    index = build(module, root, files, pythons, supported_targets, path)
+    module.exit_json(changed=True, trees=trees(path, supported_targets, index), **result)
+
+
+def trees(path: Path, targets: list[dict], index: dict) -> list[dict]:
+    built = index.get("trees", {})
+    return [
+        {
+            **t,
+            "path": str(path / tree_name(t)),
+            "compiled": built.get(tree_name(t), {}).get("compiled", 0),
+        }
+        for t in targets
+    ]
 
 
 if __name__ == "__main__":

@@ -201,7 +201,7 @@ def test_a_host_whose_python_the_bundle_lacks_names_both_versions(tmp_path):
     assert done.returncode != 0
     this = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert (
-        f"old: Python 3.10 ({old_python}) cannot use the app bundle, which has wheels for"
+        f"old: Python 3.10 ({old_python}) cannot use the app bundle, which has the app for"
         f" Python {this}; burst needs Python >=3.11 (install_python)"
     ) in done.stdout, done.stdout
     assert re.search(r"^target\s+:.* failed=0 ", done.stdout, re.MULTILINE), done.stdout

@@ -1,8 +1,10 @@
 """burst.cluster.app_bundle: a real build with the controller's pip, from a copy of the sources."""
 
+import importlib.util
 import json
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 from ansible_collections.burst.cluster.plugins.modules import app_bundle
@@ -11,6 +13,7 @@ from module_runner import runner
 
 HOST = {"python": f"{sys.version_info.major}.{sys.version_info.minor}", "machine": "x86_64"}
 HOST["glibc"] = "2.36"
+CACHE_TAG = sys.implementation.cache_tag
 
 
 @pytest.fixture
@@ -32,33 +35,69 @@ def test_platforms_are_every_manylinux_the_host_glibc_runs_and_no_newer():
     assert app_bundle.platforms("x86_64", "") == ["linux_x86_64"]
 
 
-def test_one_bundle_has_the_app_and_its_pinned_wheels_and_is_built_once(run, source, tmp_path):
+def test_one_bundle_has_the_app_installed_and_compiled_and_is_built_once(run, source, tmp_path):
     old = {**HOST, "python": "3.10"}
     first = run(source=str(source), dest=str(tmp_path), targets=[HOST, old, HOST])
     assert first["failed"] is False, first["msg"]
     assert first["changed"] is True
     assert first["pythons"] == [HOST["python"]]  # 3.10 is below requires-python
     assert first["requires_python"] == ">=3.11"
-    with tarfile.open(first["path"]) as tar:
-        names = tar.getnames()
-        index = json.load(tar.extractfile("bundle.json"))
+    (tree,) = first["trees"]  # one for the two hosts alike, none for 3.10
+    assert {k: tree[k] for k in HOST} == HOST
+    assert Path(tree["path"]).parent == Path(first["path"])
+    index = json.loads((Path(first["path"]) / "bundle.json").read_text())
     assert index["pythons"] == [HOST["python"]]
-    assert f"wheels/{first['app']}" in names
-    assert first["app"].startswith("burst-0.1.0-")
-    assert (f"wheels/{first['pip']}", index["pip"]) in [(n, first["pip"]) for n in names]
+    with tarfile.open(tree["path"]) as tar:
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
+        pyc = tar.extractfile(members[f"classifier/__pycache__/source.{CACHE_TAG}.pyc"]).read()
     pins = dict(
         line.split("==")
         for line in (source / "constraints.txt").read_text().splitlines()
         if "==" in line
     )
-    tag = "cp" + HOST["python"].replace(".", "")
-    for name in ("pandas", "numpy"):
-        assert [n for n in names if n.startswith(f"wheels/{name}-{pins[name]}-{tag}-")], name
-    assert not [n for n in names if n.startswith("wheels/") and "cp310" in n]
+    for name in ("pandas", "numpy", "dask", "distributed"):
+        assert f"{name}-{pins[name]}.dist-info/METADATA" in members, name
+    assert "burst-0.1.0.dist-info/METADATA" in members
+    assert "classifier/source.py" in members
+    assert not [n for n in members if n.startswith("bin/")]
+    assert "pandas/core/frame.py" in members
+    assert not [n for n in members if "/tests/" in n or n.endswith("/tests")]
+    assert {m.uid for m in members.values()} == {0}
+    # The modules the app imports are compiled, checked against their source by hash.
+    compiled = [n for n in members if n.endswith(f".{CACHE_TAG}.pyc")]
+    assert len(compiled) == tree["compiled"] > 300
+    assert f"distributed/__pycache__/scheduler.{CACHE_TAG}.pyc" in members
+    assert f"pandas/core/__pycache__/frame.{CACHE_TAG}.pyc" in members
+    flags = int.from_bytes(pyc[4:8], "little")
+    assert flags == 0b11  # hash-based, checked
+    assert pyc[8:16] == importlib.util.source_hash(
+        (source / "classifier" / "source.py").read_bytes()
+    )
 
     again = run(source=str(source), dest=str(tmp_path), targets=[old, HOST])
-    assert (again["changed"], again["path"]) == (False, first["path"])
-    assert (again["app"], again["pip"]) == (first["app"], first["pip"])
+    assert (again["changed"], again["path"], again["trees"]) == (
+        False,
+        first["path"],
+        first["trees"],
+    )
+
+
+def test_a_target_this_controller_cannot_import_gets_its_tree_without_bytecode(
+    run, source, tmp_path
+):
+    other = {**HOST, "machine": "aarch64", "glibc": "2.28"}
+    done = run(source=str(source), dest=str(tmp_path), targets=[other])
+    assert done["failed"] is False, done["msg"]
+    (tree,) = done["trees"]
+    assert tree["compiled"] == 0
+    with tarfile.open(tree["path"]) as tar:
+        names = tar.getnames()
+    assert not [n for n in names if n.endswith(".pyc")]
+    assert [
+        n
+        for n in names
+        if "numpy.libs/" in n and "aarch64" in n or n.endswith("aarch64-linux-gnu.so")
+    ]
 
 
 def test_a_changed_source_names_a_new_bundle_and_check_mode_builds_nothing(run, source, tmp_path):
@@ -75,6 +114,8 @@ def test_a_changed_source_names_a_new_bundle_and_check_mode_builds_nothing(run, 
     )
     assert other["key"] != before["key"]
     assert list(tmp_path.iterdir()) == []
+    assert {k: before["trees"][0][k] for k in HOST} == HOST
+    assert before["trees"][0]["path"].startswith(before["path"] + "/")
 
 
 def test_a_directory_that_is_not_the_repository_is_named(run, tmp_path):
