@@ -17,7 +17,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
 )
 from conftest import cluster_file
-from site_runs import site
+from site_runs import fastest, site
 
 # Ten to twelve runs of site.yml: minutes on a machine shared with other work.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -38,23 +38,6 @@ def run(directory, state_dir, name, rows, **changes):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (manifest,) = set(results.glob("*/manifest.json")) - before
     return json.loads(manifest.read_text())
-
-
-def fastest(points: dict, too_slow) -> dict:
-    """Each point's runs, the fastest first: ``points`` maps a name to a function making run
-    ``attempt`` of it; a point whose two runs ``too_slow(name, manifest)`` both calls disturbed
-    is run a third time."""
-    done = {name: [] for name in points}
-    for attempt in (1, 2):
-        for name, make in points.items():
-            done[name].append(make(attempt))
-    for name, make in points.items():
-        if all(too_slow(name, manifest) for manifest in done[name]):
-            done[name].append(make(3))
-    return {
-        name: sorted(made, key=lambda manifest: manifest["wall_seconds"])
-        for name, made in done.items()
-    }
 
 
 def first_run(directory, state_dir, attempt):
