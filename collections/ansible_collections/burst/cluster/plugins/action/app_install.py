@@ -13,7 +13,7 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False  # the file goes on stdin: no remote temporary directory to make
     _supports_async = False
     _supports_check_mode = True
 
