@@ -176,6 +176,8 @@ for name in own + sys.argv[2:]:
 files = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
 print(json.dumps(sorted(f for f in files if f.startswith(tree + "/") and f.endswith(".py"))))
 """
+# The Python the bundle is built (and its bytecode compiled) with, major.minor.
+CONTROLLER_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 # manylinux names older than PEP 600, by the glibc minor version they stand for.
 LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
@@ -187,8 +189,7 @@ def sources(root: Path) -> list[str]:
 
 
 def bundle_key(root: Path, files: list[str], targets: list[dict]) -> str:
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    builder = f"pip {importlib.metadata.version('pip')}, Python {python}"
+    builder = f"pip {importlib.metadata.version('pip')}, Python {CONTROLLER_PYTHON}"
     digest = hashlib.sha256(f"{FORMAT} {builder}".encode())
     for name in files:
         digest.update(f"\n{name} {hashlib.sha256((root / name).read_bytes()).hexdigest()}".encode())
@@ -237,8 +238,7 @@ def precompile(module: AnsibleModule, tree: Path, target: dict) -> int:
     their bytecode, checked against their source by hash, so that no process on a fresh host
     compiles them itself. Only a controller of the target's Python and machine can import the
     tree to find them; for other targets the hosts compile at first import."""
-    controller = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if target["python"] != controller or target["machine"] != platform.machine():
+    if target["python"] != CONTROLLER_PYTHON or target["machine"] != platform.machine():
         return 0
     command = [sys.executable, "-I", "-S", "-B", "-c", IMPORTED_FILES, str(tree), *PRELOADED]
     rc, out, err = module.run_command(command)
@@ -268,25 +268,16 @@ def build(module, root: Path, files: list[str], pythons: list[str], targets, pat
         (app,) = wheels.glob("*.whl")
         out = work / "bundle"
         out.mkdir()
-        trees = {}
+        built = {}
         for target in targets:
             tree = work / "tree"
             tags = platforms(target["machine"], target["glibc"])
             pip(
                 module,
-                ["install", "--quiet", "--no-compile", "--target", tree]
-                + [
-                    "--only-binary=:all:",
-                    "--implementation=cp",
-                    "--python-version",
-                    target["python"],
-                ]
-                + [
-                    *(f"--platform={tag}" for tag in tags),
-                    "--constraint",
-                    root / "constraints.txt",
-                    app,
-                ],
+                ["install", "--quiet", "--no-compile", "--target", tree, "--only-binary=:all:"]
+                + ["--implementation=cp", "--python-version", target["python"]]
+                + [f"--platform={tag}" for tag in tags]
+                + ["--constraint", root / "constraints.txt", app],
                 f"the app for Python {target['python']} on {target['machine']}"
                 f" (glibc {target['glibc'] or 'none'})",
             )
@@ -295,8 +286,8 @@ def build(module, root: Path, files: list[str], pythons: list[str], targets, pat
             with tarfile.open(out / tree_name(target), "w:gz", compresslevel=1) as tar:
                 tar.add(tree, ".", filter=shipped)
             shutil.rmtree(tree)
-            trees[tree_name(target)] = {**target, "compiled": compiled}
-        index = {"format": FORMAT, "pythons": pythons, "trees": trees}
+            built[tree_name(target)] = {**target, "compiled": compiled}
+        index = {"format": FORMAT, "pythons": pythons, "trees": built}
         (out / "bundle.json").write_text(json.dumps(index, indent=1))
         try:
             out.rename(path)  # whole or not at all
@@ -350,15 +341,18 @@ def main():
     supported_targets = [t for t in targets if t["python"] in pythons]
     if (path / "bundle.json").is_file():
         index = json.loads((path / "bundle.json").read_text())
-        module.exit_json(changed=False, trees=trees(path, supported_targets, index), **result)
+        module.exit_json(changed=False, trees=tree_paths(path, supported_targets, index), **result)
     if module.check_mode or not pythons:
-        module.exit_json(changed=bool(pythons), trees=trees(path, supported_targets, {}), **result)
+        module.exit_json(
+            changed=bool(pythons), trees=tree_paths(path, supported_targets, {}), **result
+        )
     dest.mkdir(parents=True, exist_ok=True)
     index = build(module, root, files, pythons, supported_targets, path)
-    module.exit_json(changed=True, trees=trees(path, supported_targets, index), **result)
+    module.exit_json(changed=True, trees=tree_paths(path, supported_targets, index), **result)
 
 
-def trees(path: Path, targets: list[dict], index: dict) -> list[dict]:
+def tree_paths(path: Path, targets: list[dict], index: dict) -> list[dict]:
+    """Each target with the path of its tree and, once built, how many modules it compiled."""
     built = index.get("trees", {})
     return [
         {
