@@ -53,8 +53,15 @@ class Tls:
         return context
 
     def server_context(self) -> ssl.SSLContext:
-        """For a port of the run: a peer must present a certificate of the run's CA."""
-        return self._context(ssl.Purpose.CLIENT_AUTH)
+        """For a port of the run: a peer must present a certificate of the run's CA.
+
+        It sends no TLS 1.3 session tickets: a client that only writes (the source to the
+        receiver) would hold them unread, and closing a socket with unread bytes resets the
+        connection, dropping the last frames it had sent but the kernel had not yet delivered.
+        """
+        context = self._context(ssl.Purpose.CLIENT_AUTH)
+        context.num_tickets = 0
+        return context
 
     def client_context(self) -> ssl.SSLContext:
         """For connecting to a port of the run: the listener's certificate must be the run's,

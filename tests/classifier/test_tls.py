@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -320,6 +321,34 @@ def test_the_source_needs_all_three_tls_files(tmp_path):
     status, error = exit_file.read_text().splitlines()[:2]
     assert status == "2"
     assert "missing --tls-ca-file, --tls-key" in error
+
+
+def test_a_link_closed_right_after_its_last_frame_delivers_every_byte(tmp_path):
+    """The source sends its last frames and closes at once, while the receiver is still
+    busy with what came before; none of those bytes may be lost on the way."""
+    run_certificates.ensure(str(tmp_path), "t", "t-run", ["127.0.0.1"])
+    files = run_certificates.files(str(tmp_path))
+    tls = Tls(files["ca_file"], files["cert_file"], files["key_file"])
+    sent = os.urandom(1024 * 1024) * 20
+    received = hashlib.sha256()
+
+    def receive(listener) -> None:
+        accepted, _ = listener.accept()
+        with tls.server_context().wrap_socket(accepted, server_side=True) as end:
+            time.sleep(0.5)
+            while data := end.recv(1024 * 1024):
+                received.update(data)
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        receiver = threading.Thread(target=receive, args=(listener,))
+        receiver.start()
+        with tls.client_context().wrap_socket(
+            socket.create_connection(listener.getsockname(), timeout=WAIT),
+            server_hostname="127.0.0.1",
+        ) as writer:
+            writer.sendall(sent)
+        receiver.join(WAIT)
+    assert received.hexdigest() == hashlib.sha256(sent).hexdigest()
 
 
 def test_nothing_is_left_running(tls_cluster):
