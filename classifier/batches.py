@@ -22,7 +22,7 @@ try:  # a batch's parser where it is installed: it reads what pandas' reads, sev
 except ImportError:
     pyarrow = None
 
-from classifier import records
+from classifier import arrow_csv, records
 from classifier.calling import RESULT_COLUMN, SLOWNESS, Call, ClassifierError, Unusable, raised
 
 READ_OPTIONS = {"dtype": str, "keep_default_na": False, "index_col": 0}
@@ -376,7 +376,7 @@ def _rows(frame: pd.DataFrame, result_column: str, long_texts: bool = True) -> b
         else:
             short.isetitem(column, tags)
     if short is None:
-        return frame.to_csv(header=False, lineterminator="\n").encode()
+        return arrow_csv.rows(frame) or frame.to_csv(header=False, lineterminator="\n").encode()
     text = short.to_csv(header=False, lineterminator="\n")
     rows = bytearray()
     for number, piece in enumerate(text.split(marker)):
