@@ -12,7 +12,6 @@ receiver's exit. What a task costs beyond its rows is the difference ÷ the diff
 """
 
 import argparse
-import gzip
 import io
 import json
 import math
@@ -28,8 +27,9 @@ from pathlib import Path
 import contenders as c
 import pandas as pd
 import psutil
+from isal import isal_zlib
 
-from classifier import batches
+from classifier import arrow_csv, batches
 
 
 def _cluster_cpu() -> dict:
@@ -202,31 +202,45 @@ def formats(args) -> None:
         ),
     ):
         print(f"| {label} | {_best(reader, args.rounds):.3f} |")
-    frame = read_c()
+    frame = batches._read_arrow(batch)
     frame["CLASSIFICATION"] = pd.util.hash_pandas_object(frame).to_numpy() / 2.0**64
     written = frame.to_csv(lineterminator="\n").encode()
+    rows = written.partition(b"\n")[2]
     table = pyarrow.Table.from_pandas(frame)
     arrow_written = io.BytesIO()
     pyarrow.csv.write_csv(table, arrow_written)
-    same = (
-        "the same bytes" if arrow_written.getvalue() == written else "other bytes (quoting, floats)"
-    )
-    for label, writer in (
-        ("write: to_csv (burst's)", lambda: frame.to_csv(lineterminator="\n")),
+    for label, writer, same in (
+        ("write: to_csv (burst's before)", lambda: frame.to_csv(lineterminator="\n"), True),
         (
-            f"write: pyarrow.csv.write_csv, {same}",
+            "write: arrow_csv, the rows (burst's)",
+            lambda: arrow_csv.rows(frame),
+            arrow_csv.rows(frame) == rows,
+        ),
+        (
+            "write: pyarrow.csv.write_csv",
             lambda: pyarrow.csv.write_csv(table, io.BytesIO()),
+            arrow_written.getvalue() == written,
         ),
     ):
-        print(f"| {label} | {_best(writer, args.rounds):.3f} |")
-    for level in args.levels:
-        seconds = _best(lambda level=level: zlib.compress(written, level, 16 + 15), args.rounds)
-        size = len(gzip.compress(written, level))
-        print(
-            f"| gzip level {level} of the {len(written) / 1e6:.1f} MB results | {seconds:.3f}"
-            f" ({len(written) / 1e6 / seconds:.0f} MB/s, {100 * size / len(written):.1f} %"
-            " of the size) |"
-        )
+        shown = "the same bytes" if same else "other bytes"
+        print(f"| {label}, {shown} | {_best(writer, args.rounds):.3f} |")
+    for name, module in (("zlib", zlib), ("ISA-L (burst's)", isal_zlib)):
+        for level in args.levels:
+            if name == "zlib" or level <= isal_zlib.ISAL_BEST_COMPRESSION:
+                _deflate_row(name, module, level, written, args.rounds)
+
+
+def _deflate_row(name: str, module, level: int, written: bytes, rounds: int) -> None:
+    def deflate():
+        return module.compress(written, level, 16 + 15)
+
+    seconds = _best(deflate, rounds)
+    size = len(deflate())
+    print(
+        f"| gzip, {name} level {level}, of the {len(written) / 1e6:.1f} MB results | {seconds:.3f}"
+        f" ({len(written) / 1e6 / seconds:.0f} MB/s, {100 * size / len(written):.1f} %"
+        " of the size) |"
+    )
 
 
 def main() -> None:
