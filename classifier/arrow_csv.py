@@ -37,7 +37,7 @@ def _quoting_pattern() -> str | None:
     quoting = [c for c in probed if _quoted_by_csv(f"a{c}a")]
     if any(_quoted_by_csv(f"{c}a") or _quoted_by_csv(f"a{c}") for c in probed if c not in quoting):
         return None
-    return "[" + "".join(f"\\x{ord(c):02x}" for c in quoting) + "]"
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in quoting) + "]"
 
 
 QUOTING = _quoting_pattern()

@@ -94,3 +94,10 @@ def test_other_columns_are_left_to_to_csv(column):
 def test_no_rows_are_no_bytes():
     frame = _frame([], {"CLASSIFICATION": np.array([], dtype=np.float64)})
     assert arrow_csv.rows(frame) == b"" == _to_csv(frame)
+
+
+@pytest.mark.parametrize("missing", ["compute", "QUOTING"])
+def test_without_pyarrow_or_a_plain_quoting_rule_to_csv_writes(monkeypatch, missing):
+    monkeypatch.setattr(arrow_csv, missing, None)
+    frame = _frame(["1"], {"CLASSIFICATION": np.array([0.5])})
+    assert arrow_csv.rows(frame) is None

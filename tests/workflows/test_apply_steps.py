@@ -97,6 +97,10 @@ def copy_of_the_repository(target):
 
 
 def test_apply_steps_without_aws_run_in_order_and_leave_the_artifact(tmp_path):
+    # The copy's make uses the repository's .venv; were it not built for these inputs, that
+    # make would rebuild it with burst installed from the copy, deleted after the test.
+    ready = subprocess.run(["make", "-q", "venv"], cwd=REPO, capture_output=True, check=False)
+    assert ready.returncode == 0, "the repository's .venv is not up to date: make venv first"
     workspace = tmp_path / "workspace"
     copy_of_the_repository(workspace)
     cluster_file(
