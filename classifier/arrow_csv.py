@@ -22,6 +22,7 @@ except ImportError:
 # same digits. Their forms differ outside this band (exponents, whole numbers, -0.0), where a
 # value is written by repr.
 POSITIONAL_IN_BOTH = (1e-4, 1e9)
+PROBED_FLOATS = [0.1 + 0.2, 1e-4, 0.000123456789, 0.5, 123456789.125, 999999999.9999999]
 
 
 def _quoted_by_csv(text: str) -> bool:
@@ -40,7 +41,14 @@ def _quoting_pattern() -> str | None:
     return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in quoting) + "]"
 
 
+def _floats_agree() -> bool:
+    """Whether this pyarrow writes floats in the band as Python does."""
+    written = compute.cast(pyarrow.array(PROBED_FLOATS), pyarrow.string()).to_pylist()
+    return written == [repr(value) for value in PROBED_FLOATS]
+
+
 QUOTING = _quoting_pattern()
+FLOATS_AGREE = compute is not None and _floats_agree()
 
 
 def _large(text: str):
@@ -81,11 +89,11 @@ def float_texts(values: np.ndarray):
 def rows(frame: pd.DataFrame) -> bytes | None:
     """The frame's rows, index first, as ``frame.to_csv(header=False, lineterminator="\\n")``
     encodes them; None unless every column (and the index) holds pyarrow's texts or float64."""
-    if compute is None or QUOTING is None:
+    if compute is None or QUOTING is None or frame.shape[1] == 0:  # csv quotes a lone empty field
         return None
     fields = []
     for values in (frame.index, *(frame.iloc[:, column] for column in range(frame.shape[1]))):
-        if values.dtype == np.float64:
+        if values.dtype == np.float64 and FLOATS_AGREE:
             fields.append(float_texts(values.to_numpy()))
         elif (texts := _texts(values)) is not None:
             fields.append(texts)
@@ -97,4 +105,4 @@ def rows(frame: pd.DataFrame) -> bytes | None:
         lines = lines.combine_chunks()
     _, offsets, data = lines.buffers()
     start, stop = np.frombuffer(offsets, np.int64)[[lines.offset, lines.offset + len(lines)]]
-    return data.to_pybytes()[start:stop] if data is not None else b""
+    return data[start:stop].to_pybytes() if data is not None else b""

@@ -96,8 +96,14 @@ def test_no_rows_are_no_bytes():
     assert arrow_csv.rows(frame) == b"" == _to_csv(frame)
 
 
-@pytest.mark.parametrize("missing", ["compute", "QUOTING"])
-def test_without_pyarrow_or_a_plain_quoting_rule_to_csv_writes(monkeypatch, missing):
+@pytest.mark.parametrize("missing", ["compute", "QUOTING", "FLOATS_AGREE"])
+def test_without_pyarrow_a_plain_quoting_rule_or_pythons_floats_to_csv_writes(monkeypatch, missing):
     monkeypatch.setattr(arrow_csv, missing, None)
     frame = _frame(["1"], {"CLASSIFICATION": np.array([0.5])})
     assert arrow_csv.rows(frame) is None
+
+
+def test_a_frame_of_ids_alone_is_left_to_to_csv():
+    frame = _frame(["", "a"], {})
+    assert arrow_csv.rows(frame) is None
+    assert _to_csv(frame) == b'""\na\n'  # csv quotes a row of one empty field
