@@ -64,11 +64,14 @@ def _texts(values):
     texts = compute.fill_null(
         pyarrow.chunked_array(values.array.__arrow_array__()).cast(pyarrow.large_string()), ""
     )
+    needs_quotes = compute.match_substring_regex(texts, QUOTING)
+    if not compute.any(needs_quotes).as_py():
+        return texts
     quote = _large('"')
     quoted = compute.binary_join_element_wise(
         quote, compute.replace_substring(texts, '"', '""'), quote, _large("")
     )
-    return compute.if_else(compute.match_substring_regex(texts, QUOTING), quoted, texts)
+    return compute.if_else(needs_quotes, quoted, texts)
 
 
 def float_texts(values: np.ndarray):

@@ -194,7 +194,7 @@ def formats(args) -> None:
     batch = batches.Batch(header, data[len(header) :], 2, args.rows)
 
     for label, reader in (
-        ("parse: pandas' C engine (burst's before)", read_c),
+        ("parse: pandas' C engine (burst's where pyarrow is not installed)", read_c),
         ('parse: pandas, engine="pyarrow"', read_pyarrow_engine),
         (
             "parse: pyarrow.csv, one thread, every field text (burst's)",
@@ -210,7 +210,7 @@ def formats(args) -> None:
     arrow_written = io.BytesIO()
     pyarrow.csv.write_csv(table, arrow_written)
     for label, writer, same in (
-        ("write: to_csv (burst's before)", lambda: frame.to_csv(lineterminator="\n"), True),
+        ("write: to_csv (burst's where pyarrow is not installed)", lambda: frame.to_csv(lineterminator="\n"), True),
         (
             "write: arrow_csv, the rows (burst's)",
             lambda: arrow_csv.rows(frame),
