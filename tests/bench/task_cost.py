@@ -210,7 +210,11 @@ def formats(args) -> None:
     arrow_written = io.BytesIO()
     pyarrow.csv.write_csv(table, arrow_written)
     for label, writer, same in (
-        ("write: to_csv (burst's where pyarrow is not installed)", lambda: frame.to_csv(lineterminator="\n"), True),
+        (
+            "write: to_csv (burst's where pyarrow is not installed)",
+            lambda: frame.to_csv(lineterminator="\n"),
+            True,
+        ),
         (
             "write: arrow_csv, the rows (burst's)",
             lambda: arrow_csv.rows(frame),
