@@ -7,6 +7,7 @@ and reports medians and ratios, so that a noisy machine slows all of them alike.
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -32,12 +33,12 @@ SIZES = {
         "slowness": 1000,
         "throughput_rows": 1_000_000,
         "growth_rows": 100_000,
-        "overhead_rows": 10_000,
         "report_rows": 20_000,
         "rounds": 3,
         "sweep_rows": [20_000, 100_000],
         "sweep_slowness": [10, 100, 1000, 10_000],
         "sweep_fixed": [100, 500, 5000],
+        "sweep_rounds_under_s": 60,
     },
     "smoke": {
         "efficiency_rows": [200],
@@ -45,11 +46,13 @@ SIZES = {
         "throughput_rows": 3_000,
         "growth_rows": 300,
         "overhead_rows": 200,
+        "overhead_slowness": 10,
         "report_rows": 300,
         "rounds": 1,
         "sweep_rows": [300],
         "sweep_slowness": [10, 100],
         "sweep_fixed": [50],
+        "sweep_rounds_under_s": 60,
     },
 }
 PHASES = [  # (phase, words in an Ansible task's name), first match wins
@@ -173,7 +176,9 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
 def sweep(work: Path, size: dict) -> list[dict]:
     """Parallel efficiency on every core, black box at every cost of the sweep: burst as a
     user runs it (batch_rows auto) and with each fixed batch_rows, beside the machine's
-    ceiling (independent single processes side by side). One round each: the sweep is long."""
+    ceiling (independent single processes side by side). A cell whose single process takes at
+    most sweep_rounds_under_s seconds runs its rounds, contenders in turn, and gives the
+    medians of each round's ratios; a longer cell runs once."""
     workers = os.cpu_count() or 1
     tls = c.run_tls(work)
     entries = []
@@ -183,22 +188,37 @@ def sweep(work: Path, size: dict) -> list[dict]:
             rows_csv = c.generate(rows, work / f"sweep-{rows}.csv")
             parts = c.split(rows_csv, workers, work)
             for slowness in size["sweep_slowness"]:
-                single_s = c.single(rows_csv, work / "single.csv", c.BLACK_BOX, slowness)
-                beside_s = c.side_by_side(parts, work, c.BLACK_BOX, slowness)
-                efficiency = {}
-                for batch_rows in (None, *size["sweep_fixed"]):
-                    seconds = black_box_pipeline(
-                        scheduler, work, rows_csv, workers, slowness, tls, batch_rows
-                    )
-                    efficiency[str(batch_rows or "auto")] = round(single_s / (workers * seconds), 3)
+                settings = [None, *size["sweep_fixed"]]
+                singles, ceilings, efficiencies = [], [], {str(b or "auto"): [] for b in settings}
+                while len(singles) < (
+                    size["rounds"]
+                    if not singles or singles[0] <= size["sweep_rounds_under_s"]
+                    else 1
+                ):
+                    single_s = c.single(rows_csv, work / "single.csv", c.BLACK_BOX, slowness)
+                    beside_s = c.side_by_side(parts, work, c.BLACK_BOX, slowness)
+                    singles.append(single_s)
+                    ceilings.append(single_s / (workers * beside_s))
+                    turn = len(singles) % len(settings)
+                    for batch_rows in settings[turn:] + settings[:turn]:
+                        seconds = black_box_pipeline(
+                            scheduler, work, rows_csv, workers, slowness, tls, batch_rows
+                        )
+                        efficiencies[str(batch_rows or "auto")].append(
+                            single_s / (workers * seconds)
+                        )
                 entries.append(
                     {
                         "rows": rows,
                         "slowness": slowness,
                         "workers": workers,
-                        "single_s": round(single_s, 3),
-                        "machine_ceiling": round(single_s / (workers * beside_s), 3),
-                        "efficiency": efficiency,
+                        "rounds": len(singles),
+                        "single_s": round(statistics.median(singles), 3),
+                        "machine_ceiling": round(statistics.median(ceilings), 3),
+                        "efficiency": {
+                            setting: round(statistics.median(values), 3)
+                            for setting, values in efficiencies.items()
+                        },
                     }
                 )
     return entries
@@ -290,20 +310,32 @@ def throughput(work: Path, size: dict, rows: int, contenders: tuple) -> dict:
 
 
 def overhead(work: Path, size: dict) -> dict:
-    """site.yml with provider local: wall time minus the job's own time, by phase."""
+    """`make run`: site.yml on the repository's cluster.yaml (provider local, no batch_rows),
+    only its name, ports and results directory changed. Its wall time minus the job's own time,
+    by phase; and its parallel efficiency from the job's own time, beside the machine's ceiling,
+    with the single process and the processes side by side in turn on the same rows."""
     ports = [c.free_port() for _ in range(4)]
-    cluster = {
-        "name": "bench",
-        "provider": "local",
-        "size": 1,
-        "workers_per_host": os.cpu_count() or 1,
-        "ports": dict(zip(("scheduler", "dashboard", "source", "receiver"), ports, strict=True)),
-        "source": {"kind": "synthetic", "rows": size["overhead_rows"], "seed": 0},
-        "job": {"slowness": size["slowness"], "timeout": 600},
-        "results": {"dir": str(work / "overhead-output")},
-    }
+    cluster = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    cluster.update(
+        name="bench",
+        ports=dict(zip(("scheduler", "dashboard", "source", "receiver"), ports, strict=True)),
+        results={"dir": str(work / "overhead-output")},
+    )
+    cluster["source"]["rows"] = size.get("overhead_rows", cluster["source"]["rows"])
+    cluster["job"]["slowness"] = size.get("overhead_slowness", cluster["job"]["slowness"])
+    source, job = cluster["source"], cluster["job"]
+    workers = cluster["size"] * cluster["workers_per_host"]
     path = work / "overhead.yaml"
     path.write_text(yaml.safe_dump(cluster))
+    rows_csv = work / "overhead-rows.csv"
+    with open(rows_csv, "wb") as out:
+        subprocess.run(
+            [c.PYTHON, "-m", "classifier", "generate"]
+            + ["--rows", str(source["rows"]), "--seed", str(source["seed"])],
+            stdout=out,
+            check=True,
+        )
+    parts = c.split(rows_csv, workers, work)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BURST_"))},
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -315,6 +347,8 @@ def overhead(work: Path, size: dict) -> dict:
     }
     rounds = []
     for _ in range(size["rounds"]):
+        single_s = c.single(rows_csv, work / "single.csv", job["classifier"], job["slowness"])
+        beside_s = c.side_by_side(parts, work, job["classifier"], job["slowness"])
         started = time.perf_counter()
         done = subprocess.run(
             [
@@ -333,17 +367,33 @@ def overhead(work: Path, size: dict) -> dict:
         if done.returncode:
             raise RuntimeError("site.yml failed:\n" + done.stdout[-3000:])
         run = max((work / "overhead-output").iterdir())
-        job = json.loads((run / "manifest.json").read_text())["seconds"]
+        manifest = json.loads((run / "manifest.json").read_text())
+        single_sha256 = hashlib.sha256((work / "single.csv").read_bytes()).hexdigest()
+        if manifest["results_sha256"] != single_sha256:
+            raise RuntimeError(f"{run.name}: results.csv differs from the single process's")
+        job_s = manifest["seconds"]
         rounds.append(
             {
                 "wall_s": round(wall, 3),
-                "job_s": job,
-                "overhead_s": round(wall - job, 3),
+                "job_s": job_s,
+                "overhead_s": round(wall - job_s, 3),
                 "phases": phases(done.stdout),
+                "efficiency": single_s / (workers * job_s),
+                "machine_ceiling": single_s / (workers * beside_s),
             }
         )
     middle = sorted(rounds, key=lambda r: r["overhead_s"])[len(rounds) // 2]
-    return {"rows": size["overhead_rows"], **middle, "rounds": [r["overhead_s"] for r in rounds]}
+    return {
+        "rows": source["rows"],
+        "slowness": job["slowness"],
+        "workers": workers,
+        **{k: middle[k] for k in ("wall_s", "job_s", "overhead_s", "phases")},
+        "rounds": [r["overhead_s"] for r in rounds],
+        **{
+            key: round(statistics.median(r[key] for r in rounds), 3)
+            for key in ("efficiency", "machine_ceiling")
+        },
+    }
 
 
 def phases(output: str) -> dict:

@@ -39,6 +39,7 @@ def test_the_smoke_run_writes_results_json_markdown_and_png(tmp_path):
     assert [(e["rows"], e["slowness"]) for e in results["sweep"]] == [(300, 10), (300, 100)]
     assert all(set(e["efficiency"]) == {"auto", "50"} for e in results["sweep"])
     assert all(v > 0 for e in results["sweep"] for v in e["efficiency"].values())
+    assert all(e["rounds"] == 1 for e in results["sweep"])  # smoke: one round a cell
     contenders = results["throughput"]["contenders"]
     assert set(contenders) == {
         "single process (pandas)",
@@ -54,6 +55,8 @@ def test_the_smoke_run_writes_results_json_markdown_and_png(tmp_path):
     overhead = results["overhead"]
     assert 0 < overhead["job_s"] < overhead["wall_s"]
     assert {"start", "wait for the job", "tear down and report"} <= set(overhead["phases"])
+    assert (overhead["rows"], overhead["slowness"], overhead["workers"]) == (200, 10, 2)
+    assert overhead["efficiency"] > 0 and overhead["machine_ceiling"] > 0
     report = results["report_cost"]
     assert [len(report["job_seconds"][kind]) for kind in ("without", "with")] == [1, 1]
     assert report["median_with"] > 0 and report["median_without"] > 0
@@ -63,4 +66,5 @@ def test_the_smoke_run_writes_results_json_markdown_and_png(tmp_path):
     assert "| what | measured | target | met |" in table
     assert table.count("\n| burst") >= 2
     assert "| the run report's cost to the job" in table
+    assert "| make run's parallel efficiency ÷ the machine's ceiling" in table
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
