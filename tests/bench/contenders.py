@@ -33,10 +33,13 @@ def app(*args, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([PYTHON, "-m", "classifier", *map(str, args)], **kwargs)
 
 
-def generate(rows: int, path: Path) -> Path:
+def generate(rows: int, path: Path, seed: int = 0) -> Path:
+    """``python -m classifier generate``'s rows, as burst's synthetic source sends them."""
     with open(path, "wb") as out:
         subprocess.run(
-            [PYTHON, "-m", "classifier", "generate", "--rows", str(rows)], stdout=out, check=True
+            [PYTHON, "-m", "classifier", "generate", "--rows", str(rows), "--seed", str(seed)],
+            stdout=out,
+            check=True,
         )
     return path
 

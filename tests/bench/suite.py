@@ -327,14 +327,7 @@ def overhead(work: Path, size: dict) -> dict:
     workers = cluster["size"] * cluster["workers_per_host"]
     path = work / "overhead.yaml"
     path.write_text(yaml.safe_dump(cluster))
-    rows_csv = work / "overhead-rows.csv"
-    with open(rows_csv, "wb") as out:
-        subprocess.run(
-            [c.PYTHON, "-m", "classifier", "generate"]
-            + ["--rows", str(source["rows"]), "--seed", str(source["seed"])],
-            stdout=out,
-            check=True,
-        )
+    rows_csv = c.generate(source["rows"], work / "overhead-rows.csv", source["seed"])
     parts = c.split(rows_csv, workers, work)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BURST_"))},
