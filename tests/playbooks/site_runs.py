@@ -163,18 +163,23 @@ def run_with_fault(tmp_path, state_dir, host, component, workdirs=None, *extra, 
     return site.returncode, output
 
 
-def fastest(points: dict, too_slow) -> dict:
-    """Each point's runs, the fastest first: ``points`` maps a name to a function making run
-    ``attempt`` of it; a point whose two runs ``too_slow(name, manifest)`` both calls disturbed
-    is run a third time."""
-    done = {name: [] for name in points}
-    for attempt in (1, 2):
+def interleaved(points: dict, rounds: int = 2) -> dict:
+    """``rounds`` runs of each point, the points taking turns: ``points`` maps a name to a
+    function making run ``attempt`` of it. A slow minute of this shared machine then falls on
+    a model's calibration runs and on the runs it predicts alike."""
+    made = {name: [] for name in points}
+    for attempt in range(1, rounds + 1):
         for name, make in points.items():
-            done[name].append(make(attempt))
+            made[name].append(make(attempt))
+    return made
+
+
+def fastest(points: dict, made: dict, too_slow) -> dict:
+    """The runs ``made`` of each of ``points``, the fastest first; a point whose runs
+    ``too_slow(name, manifest)`` all calls disturbed is run once more."""
     for name, make in points.items():
-        if all(too_slow(name, manifest) for manifest in done[name]):
-            done[name].append(make(3))
+        if all(too_slow(name, manifest) for manifest in made[name]):
+            made[name].append(make(len(made[name]) + 1))
     return {
-        name: sorted(made, key=lambda manifest: manifest["wall_seconds"])
-        for name, made in done.items()
+        name: sorted(made[name], key=lambda manifest: manifest["wall_seconds"]) for name in points
     }

@@ -3,8 +3,9 @@ at 2 workers and 10 000 at 1, then 30 000 rows at 1 and at 2 workers predicted a
 auto; the sample basis of a first run. Run with -s to see the errors measured.
 
 This machine is shared, and other work can slow a run by a third or more for a minute or two;
-it never speeds one up. So every point is run twice, the points interleaved, and a third time
-when both its runs took longer than the bound allows: the history holds them all, and a
+it never speeds one up. So every point is run twice, calibration and predicted points taking
+turns so that a slow spell falls on both alike, and a third time when both its runs took
+longer than the bound allows. The predicted points' runs are kept out of the history; a
 prediction is compared with the fastest run of the point it predicts, as a benchmark takes its
 best round. The model itself takes the lower middle of a size's overheads."""
 
@@ -17,7 +18,7 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
     load_cluster_file,
 )
 from conftest import cluster_file
-from site_runs import fastest, site
+from site_runs import fastest, interleaved, site
 
 # Ten to twelve runs of site.yml: minutes on a machine shared with other work.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -64,13 +65,27 @@ def runs(tmp_path_factory):
     state_dir = directory / "state"
     # The first run after a pause reads what the machine has evicted since: it is no one's history.
     run(directory, state_dir, "warm-up.yaml", 5000, results={"dir": "warm-up"})
-    calibration = fastest(
-        {
-            "first": lambda attempt: first_run(directory, state_dir, attempt),
-            "second": lambda attempt: run(
-                directory, state_dir, f"second-{attempt}.yaml", 10000, size=1
-            ),
+    points = {
+        "first": lambda attempt: first_run(directory, state_dir, attempt),
+        "second": lambda attempt: run(
+            directory, state_dir, f"second-{attempt}.yaml", 10000, size=1
+        ),
+        **{
+            workers: lambda attempt, workers=workers: run(
+                directory,
+                state_dir,
+                f"{workers}-{attempt}.yaml",
+                30000,
+                size=workers,
+                results={"dir": f"predicted-{workers}-{attempt}"},
+            )
+            for workers in (1, 2)
         },
+    }
+    made = interleaved(points)
+    calibration = fastest(
+        {name: points[name] for name in ("first", "second")},
+        made,
         lambda name, manifest: (
             name == "first"
             and error(manifest["predicted"]["seconds"], manifest["wall_seconds"]) < -SAMPLE_ERROR
@@ -85,12 +100,8 @@ def runs(tmp_path_factory):
     done["table"] = sizing.plan(load_cluster_file(path))
     predicted = {line["workers"]: line["seconds"] for line in done["table"]["table"]}
     measured = fastest(
-        {
-            workers: lambda attempt, workers=workers: run(
-                directory, state_dir, f"{workers}-{attempt}.yaml", 30000, size=workers
-            )
-            for workers in (1, 2)
-        },
+        {workers: points[workers] for workers in (1, 2)},
+        made,
         lambda workers, manifest: (
             error(predicted[workers], manifest["wall_seconds"]) < -HISTORY_ERROR
         ),

@@ -25,6 +25,7 @@ from site_runs import (
     FAULT_SEED,
     FAULT_SLOWNESS,
     fastest,
+    interleaved,
     read,
     reference,
     run_dir,
@@ -207,7 +208,8 @@ def test_a_dead_component_fails_the_run_and_leaves_no_host_busy(
 
 def test_sizing_predicts_a_static_cluster_from_its_runs(tmp_path, state_dir, cluster):
     """Calibration runs, 5 000 rows at 2 workers and 10 000 at 1, each twice, on hosts that
-    have the app; then 30 000 rows at 1 and at 2 workers, each within 20 % of its prediction."""
+    have the app, taking turns with runs of 30 000 rows at 1 and at 2 workers kept out of the
+    history; the calibration's prediction of each is within 20 % of its fastest run."""
     hosts, overrides, env, _ = cluster
     job = {"slowness": 1000, "batch_rows": "auto", "timeout": 300}
 
@@ -226,31 +228,36 @@ def test_sizing_predicts_a_static_cluster_from_its_runs(tmp_path, state_dir, clu
         return path, json.loads(manifest.read_text())
 
     run(tmp_path / "warm-up", 100, "warm-up")  # the app installed, outside the history
-    # What a fresh host's install wrote is on the disk before anything is measured, and each
-    # calibration point is run twice, interleaved: the model takes the lower-middle overhead,
-    # so one slow minute of this shared machine does not make every prediction long.
+    # What a fresh host's install wrote is on the disk before anything is measured. Each point
+    # is run twice, calibration and predicted points taking turns, as in test_site_sizing: the
+    # model takes the lower-middle overhead and is compared with the fastest run of a point, so
+    # one slow minute of this shared machine falls on both sides alike.
     os.sync()
-    runs = tmp_path / "runs"
-    for _ in range(2):
-        run(runs, 5000, "first")
-        path, _ = run(runs, 10000, "second", size=1)
-    planned = sizing.plan(load_cluster_file(path, {"source": {"rows": 30000}}))
-    assert planned["runs"] == 4
-    predicted = {line["workers"]: line["seconds"] for line in planned["table"]}
-    # Each point twice, interleaved, and a third time if both were too slow: compared with its
-    # fastest run, as in test_site_sizing.
-    measured = fastest(
-        {
+    runs, predicted_runs = tmp_path / "runs", tmp_path / "predicted"
+    points = {
+        "first": lambda attempt: run(runs, 5000, f"first-{attempt}")[1],
+        "second": lambda attempt: run(runs, 10000, f"second-{attempt}", size=1)[1],
+        **{
             workers: lambda attempt, workers=workers: run(
-                runs, 30000, f"at-{workers}-{attempt}", size=workers
+                predicted_runs, 30000, f"at-{workers}-{attempt}", size=workers
             )[1]
             for workers in (1, 2)
         },
+    }
+    made = interleaved(points)
+    planned = sizing.plan(
+        load_cluster_file(runs / "sizing-second-2.yaml", {"source": {"rows": 30000}})
+    )
+    assert planned["runs"] == 4
+    predicted = {line["workers"]: line["seconds"] for line in planned["table"]}
+    measured = fastest(
+        {workers: points[workers] for workers in (1, 2)},
+        made,
         lambda workers, manifest: (
             (predicted[workers] - manifest["wall_seconds"]) / manifest["wall_seconds"] < -0.20
         ),
     )
-    took = {workers: made[0] for workers, made in measured.items()}
+    took = {workers: fastest_first[0] for workers, fastest_first in measured.items()}
     assert [manifest["workers"] for manifest in took.values()] == [1, 2]
     errors = {w: (predicted[w] - m["wall_seconds"]) / m["wall_seconds"] for w, m in took.items()}
     print(
