@@ -55,6 +55,14 @@ def _exits(exited: dict) -> str:
     )
 
 
+def gaps(poll: float):
+    """Seconds between looks at the run: ``poll`` ÷ 8 first, doubling up to ``poll``."""
+    gap = poll / 8
+    while True:
+        yield gap
+        gap = min(2 * gap, poll)
+
+
 def progress_line(
     host: str, progress: dict, total: int | None, now: float, since: float | None = None
 ) -> str:
@@ -80,12 +88,12 @@ class ActionModule(ActionBase):
         host = task_vars.get("inventory_hostname", "?")
         deadline = time.monotonic() + args["timeout"]
         shown, ended_at, since = None, None, None
-        while True:
+        for gap in gaps(args["poll"]):
             status = self._execute_module(
                 module_name="burst.cluster.job_status",
                 module_args={
                     **{key: args[key] for key in ("progress", "pidfiles", "exit_files")},
-                    "wait": max(0.0, min(args["poll"], deadline - time.monotonic())),
+                    "wait": max(0.0, min(gap, deadline - time.monotonic())),
                 },
                 task_vars=task_vars,
             )

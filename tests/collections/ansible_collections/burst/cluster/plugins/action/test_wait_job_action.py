@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ansible_collections.burst.cluster.plugins.action.wait_job import gaps
 from conftest import ansible_env
 
 pytestmark = pytest.mark.slow
@@ -311,3 +312,37 @@ def test_a_run_reported_done_succeeds_only_on_its_own_rows(
     else:
         assert code != 0, output
         assert expected in output, output
+
+
+def test_looks_at_the_run_ever_less_often_up_to_poll():
+    looks = gaps(10.0)
+    assert [next(looks) for _ in range(6)] == [1.25, 2.5, 5.0, 10.0, 10.0, 10.0]
+
+
+def test_a_run_is_looked_at_less_often_as_it_goes_on(tmp_path, run_playbook):
+    """Rows come out every 50 ms for 3 s, so every look shows a new line: gaps of 0.2, 0.4,
+    0.8 and 1.6 s leave room for five looks at most, the last one seeing the end."""
+    start, _ = run_playbook
+    progress = tmp_path / "progress.json"
+    began = time.time()
+    write_progress(progress, state="running", rows_out=0, rows_rejected=0, started_at=began)
+
+    def receiver():
+        for rows in range(1, 61):
+            time.sleep(0.05)
+            write_progress(
+                progress, state="running", rows_out=rows, rows_rejected=0, started_at=began
+            )
+        write_progress(
+            progress, state="done", rows_out=60, rows_rejected=0, rows_in=60, started_at=began
+        )
+
+    thread = threading.Thread(target=receiver, daemon=True)
+    thread.start()
+    process = start(playbook(tmp_path, progress=str(progress), timeout=40, poll=1.6))
+    lines = follow(process, threading.Event(), thread)
+    output = "".join(lines)
+    assert process.returncode == 0, output
+    shown = [line for line in lines if " rows, " in line]
+    assert 2 <= len(shown) <= 6, output
+    assert "localhost: 60/60 (100 %) rows" in shown[-1], output
