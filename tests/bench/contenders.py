@@ -113,6 +113,11 @@ def single(rows_csv: Path, out: Path, classifier: str, slowness: int) -> float:
     return time.perf_counter() - started
 
 
+def efficiency(single_s: float, workers: int, seconds: float) -> float:
+    """Parallel efficiency: one process's seconds ÷ (``workers`` × ``seconds``)."""
+    return single_s / (workers * seconds)
+
+
 def split(rows_csv: Path, parts: int, work: Path) -> list[Path]:
     """``rows_csv`` cut into ``parts`` files of whole records, each with the header."""
     header, _, body = rows_csv.read_bytes().partition(b"\n")

@@ -163,9 +163,9 @@ def efficiency(work: Path, size: dict, worker_counts: list[int] | None = None) -
                     "workers": workers,
                     "single_s": round(single_s, 3),
                     "pipeline_s": round(pipeline_s, 3),
-                    "efficiency": round(single_s / (workers * pipeline_s), 3),
+                    "efficiency": round(c.efficiency(single_s, workers, pipeline_s), 3),
                     "side_by_side_s": round(beside_s, 3),
-                    "machine_ceiling": round(single_s / (workers * beside_s), 3),
+                    "machine_ceiling": round(c.efficiency(single_s, workers, beside_s), 3),
                     "singles": [round(s, 3) for s in singles],
                     "pipelines": [round(p, 3) for p in pipelines],
                 }
@@ -190,22 +190,21 @@ def sweep(work: Path, size: dict) -> list[dict]:
             for slowness in size["sweep_slowness"]:
                 settings = [None, *size["sweep_fixed"]]
                 singles, ceilings, efficiencies = [], [], {str(b or "auto"): [] for b in settings}
-                while len(singles) < (
-                    size["rounds"]
-                    if not singles or singles[0] <= size["sweep_rounds_under_s"]
-                    else 1
-                ):
+                rounds = size["rounds"]
+                while len(singles) < rounds:
                     single_s = c.single(rows_csv, work / "single.csv", c.BLACK_BOX, slowness)
+                    if not singles and single_s > size["sweep_rounds_under_s"]:
+                        rounds = 1
                     beside_s = c.side_by_side(parts, work, c.BLACK_BOX, slowness)
                     singles.append(single_s)
-                    ceilings.append(single_s / (workers * beside_s))
+                    ceilings.append(c.efficiency(single_s, workers, beside_s))
                     turn = len(singles) % len(settings)
                     for batch_rows in settings[turn:] + settings[:turn]:
                         seconds = black_box_pipeline(
                             scheduler, work, rows_csv, workers, slowness, tls, batch_rows
                         )
                         efficiencies[str(batch_rows or "auto")].append(
-                            single_s / (workers * seconds)
+                            c.efficiency(single_s, workers, seconds)
                         )
                 entries.append(
                     {
@@ -371,8 +370,8 @@ def overhead(work: Path, size: dict) -> dict:
                 "job_s": job_s,
                 "overhead_s": round(wall - job_s, 3),
                 "phases": phases(done.stdout),
-                "efficiency": single_s / (workers * job_s),
-                "machine_ceiling": single_s / (workers * beside_s),
+                "efficiency": c.efficiency(single_s, workers, job_s),
+                "machine_ceiling": c.efficiency(single_s, workers, beside_s),
             }
         )
     middle = sorted(rounds, key=lambda r: r["overhead_s"])[len(rounds) // 2]
