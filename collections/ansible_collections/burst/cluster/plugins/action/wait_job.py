@@ -6,6 +6,7 @@ import time
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible_collections.burst.cluster.plugins.modules.job_status import watch
 from ansible_collections.burst.cluster.plugins.modules.wait_job import ARGUMENT_SPEC
 
 display = Display()
@@ -89,13 +90,12 @@ class ActionModule(ActionBase):
         deadline = time.monotonic() + args["timeout"]
         shown, ended_at, since = None, None, None
         for gap in gaps(args["poll"]):
-            status = self._execute_module(
-                module_name="burst.cluster.job_status",
-                module_args={
+            status = self._look(
+                {
                     **{key: args[key] for key in ("progress", "pidfiles", "exit_files")},
                     "wait": max(0.0, min(gap, deadline - time.monotonic())),
                 },
-                task_vars=task_vars,
+                task_vars,
             )
             if status.get("failed"):
                 return dict(result, failed=True, msg=f"job status: {status.get('msg')}")
@@ -141,3 +141,15 @@ class ActionModule(ActionBase):
                     msg=f"job.timeout: the run did not finish within {args['timeout']:g} s"
                     f" ({line})",
                 )
+
+    def _look(self, module_args: dict, task_vars: dict) -> dict:
+        """burst.cluster.job_status on the host; in this process when the host is the
+        controller, where a Python started per look would take its cores from the run."""
+        if self._connection.transport != "local":
+            return self._execute_module(
+                module_name="burst.cluster.job_status", module_args=module_args, task_vars=task_vars
+            )
+        try:
+            return watch(module_args)
+        except (OSError, ValueError) as error:
+            return {"failed": True, "msg": f"{type(error).__name__}: {error}"}

@@ -9,7 +9,8 @@ short_description: Report a burst run's progress from the receiver's progress fi
 description:
   - Reads the C(progress.json) that the receiver keeps current (rows out, rows rejected,
     state, error) and checks that the run's processes on this host are alive.
-  - C(burst.cluster.wait_job) calls it until the run ends.
+  - C(burst.cluster.wait_job) calls it until the run ends; on a host that is the controller
+    (connection local) it calls its C(watch) in its own process instead.
 version_added: 0.1.0
 author: burst (!UNKNOWN)
 options:
@@ -117,6 +118,18 @@ def _status(params):
     return progress, dead, exited, sorted(finished)
 
 
+def watch(params: dict) -> dict:
+    """The run's state once it has ended, a component is dead or exited with an error, or
+    ``params["wait"]`` seconds have passed, looking every 0.1 s."""
+    deadline = time.monotonic() + params["wait"]
+    while True:
+        progress, dead, exited, finished = _status(params)
+        ended = progress.get("state") in ("done", "failed") or dead or exited
+        if ended or time.monotonic() >= deadline:
+            return {"progress": progress, "dead": dead, "exited": exited, "finished": finished}
+        time.sleep(0.1)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -127,15 +140,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    deadline = time.monotonic() + module.params["wait"]
-    while True:
-        progress, dead, exited, finished = _status(module.params)
-        if progress.get("state") in ("done", "failed") or dead or exited:
-            break
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    module.exit_json(changed=False, progress=progress, dead=dead, exited=exited, finished=finished)
+    module.exit_json(changed=False, **watch(module.params))
 
 
 if __name__ == "__main__":

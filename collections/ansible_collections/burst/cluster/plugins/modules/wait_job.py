@@ -56,8 +56,9 @@ options:
   poll:
     description:
       - Most seconds between progress lines. The first comes after an eighth of them, and
-        the gaps double up to O(poll). Each look is a process on the host, which shares its
-        cores with the run, so a long run is looked at seldom.
+        the gaps double up to O(poll). Each look is C(burst.cluster.job_status) started on
+        the host, which shares its cores with the run, so a long run is looked at seldom; on
+        a host that is the controller (connection local) the look starts nothing.
       - The end of the run, or a component's death, is noticed within 0.1 s whatever the gap.
     type: float
     default: 10.0

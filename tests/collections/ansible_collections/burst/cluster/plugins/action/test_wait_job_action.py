@@ -42,7 +42,7 @@ def playbook(tmp_path: Path, **args) -> Path:
     return path
 
 
-def ansible_playbook(tmp_path: Path, play: Path) -> subprocess.Popen:
+def ansible_playbook(tmp_path: Path, play: Path, python=sys.executable) -> subprocess.Popen:
     config = tmp_path / "ansible.cfg"
     config.write_text("[defaults]\nretry_files_enabled = False\n", encoding="utf-8")
     env = ansible_env(
@@ -58,7 +58,7 @@ def ansible_playbook(tmp_path: Path, play: Path) -> subprocess.Popen:
         "-c",
         "local",
         "-e",
-        f"ansible_python_interpreter={sys.executable}",
+        f"ansible_python_interpreter={python}",
         str(play),
     ]
     return subprocess.Popen(
@@ -76,8 +76,8 @@ def run_playbook(tmp_path):
     """Start ansible-playbook; it is killed (by its pid) if still running at the end."""
     started: list[subprocess.Popen] = []
 
-    def start(play: Path) -> subprocess.Popen:
-        process = ansible_playbook(tmp_path, play)
+    def start(play: Path, **options) -> subprocess.Popen:
+        process = ansible_playbook(tmp_path, play, **options)
         started.append(process)
         # never wait forever on a hung run
         timer = threading.Timer(60, lambda: process.poll() is None and process.kill())
@@ -86,8 +86,8 @@ def run_playbook(tmp_path):
         process.timer = timer
         return process
 
-    def finish(play: Path) -> tuple[int, str]:
-        process = start(play)
+    def finish(play: Path, **options) -> tuple[int, str]:
+        process = start(play, **options)
         output = process.communicate()[0]
         return process.returncode, output
 
@@ -346,3 +346,16 @@ def test_a_run_is_looked_at_less_often_as_it_goes_on(tmp_path, run_playbook):
     shown = [line for line in lines if " rows, " in line]
     assert 2 <= len(shown) <= 6, output
     assert "localhost: 60/60 (100 %) rows" in shown[-1], output
+
+
+def test_on_the_controller_the_run_is_watched_without_starting_a_python(tmp_path, run_playbook):
+    """A host whose connection is local is the controller: each look at the run is made in
+    the action's own process, so the host's Python is never started, even if it is absent."""
+    _, finish = run_playbook
+    progress = tmp_path / "progress.json"
+    write_progress(progress, state="done", rows_out=5, rows_rejected=0, rows_in=5)
+    code, output = finish(
+        playbook(tmp_path, progress=str(progress), timeout=10), python=tmp_path / "no-python"
+    )
+    assert code == 0, output
+    assert "localhost: 5/5 (100 %) rows" in output
