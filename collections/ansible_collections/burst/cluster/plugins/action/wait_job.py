@@ -13,6 +13,7 @@ display = Display()
 # Seconds to wait, after a watched process has exited or the receiver has reported the run
 # failed, for the other side to say why: the first cause is named first, its effects after.
 EXIT_GRACE = 3.0
+GRACE_LOOK = 0.1  # seconds between looks within the grace: a look on the controller is instant
 PEER_LOST_STATUS = 3  # python -m classifier's status for "my peer refused me or went away"
 
 
@@ -120,6 +121,7 @@ class ActionModule(ActionBase):
                         progress=progress,
                         msg=problem or f"{', '.join(args['exit_files'])} did not exit in time",
                     )
+                time.sleep(GRACE_LOOK)
                 continue
             if state == "failed" or status["dead"] or status["exited"]:
                 ended_at = ended_at or time.monotonic()
@@ -127,6 +129,7 @@ class ActionModule(ActionBase):
                 if state != "failed" and not status["dead"] and not causes(status):
                     running = {"the receiver"}  # a component lost its peer: the receiver says why
                 if running - set(status["dead"]) and time.monotonic() - ended_at < EXIT_GRACE:
+                    time.sleep(GRACE_LOOK)
                     continue
                 if state == "failed":
                     msg = first_cause_first(status, f"the run failed: {progress.get('error')}")
