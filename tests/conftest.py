@@ -1,6 +1,7 @@
 """What every test shares: where the repo and its tools are, and how to find leftovers."""
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -56,16 +57,30 @@ def ansible(tool: str, *args, cwd, timeout: float = 120, **env) -> subprocess.Co
     )
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(count: int) -> list[int]:
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+    """``count`` ports free on loopback, none handed out before in this session.
+
+    They come from below the kernel's ephemeral range: a port from it, free when asked, can be
+    given to any process that binds port 0 or connects out (another cluster's workers) before
+    the run that was meant to have it starts."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    candidates = [port for port in range(max(1024, low - 12000), low) if port not in _HANDED_OUT]
+    ports = []
+    for port in random.sample(candidates, len(candidates)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        _HANDED_OUT.add(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"fewer than {count} free ports below {low}")
 
 
 def cluster_file(directory, file_name="cluster.yaml", **overrides):

@@ -2,13 +2,13 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import cloudpickle
 import pytest
+from conftest import free_ports
 from distributed import Client
 
 from classifier import dask_cluster
@@ -18,15 +18,9 @@ pytestmark = pytest.mark.slow
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers can't import tests
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def cluster():
-    port = _free_port()
+    (port,) = free_ports(1)
     common = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
     started = [
         subprocess.Popen(

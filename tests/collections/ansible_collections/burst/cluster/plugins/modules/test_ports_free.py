@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.burst.cluster.plugins.modules import ports_free
+from conftest import free_ports
 from module_runner import runner
 
 # Listens on 127.0.0.1 (or argv[2]) at port argv[1], says so, then waits for stdin to close.
@@ -32,13 +33,7 @@ def run(monkeypatch):
 @pytest.fixture
 def free():
     """Ports no one listens on."""
-    sockets = [socket.socket() for _ in range(3)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+    return free_ports(3)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.burst.cluster.plugins.modules import service
+from conftest import free_ports
 from module_runner import runner
 
 # A service with a child: it starts a sleeping child (its pid goes to argv[2]), then
@@ -78,12 +79,6 @@ def wait_gone(pid: int, seconds: float = 5.0) -> bool:
     return False
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def run(monkeypatch):
     return runner(monkeypatch, service.main)
@@ -121,7 +116,7 @@ def test_start_is_idempotent_and_stop_ends_the_whole_group(run, started, tmp_pat
     pidfiles, leaders = started
     pidfile = tmp_path / "run" / "server.pid"
     pidfiles.append(pidfile)
-    port = free_port()
+    port = free_ports(1)[0]
     args = {
         "name": "server",
         "argv": server_args(tmp_path, port),
@@ -169,7 +164,7 @@ def test_process_ignoring_sigterm_is_killed_after_stop_timeout(run, started, tmp
     pidfiles, leaders = started
     pidfile = tmp_path / "stubborn.pid"
     pidfiles.append(pidfile)
-    port = free_port()
+    port = free_ports(1)[0]
     result = run(
         name="stubborn",
         argv=server_args(tmp_path, port, "ignore-term"),
@@ -222,7 +217,7 @@ def test_command_that_exits_at_once_fails_with_the_end_of_its_log(run, started, 
         name="quitter",
         argv=[sys.executable, "-c", script],
         pidfile=str(pidfile),
-        ready_port=free_port(),
+        ready_port=free_ports(1)[0],
         ready_timeout=20,
     )
     assert result["failed"] is True
@@ -289,7 +284,7 @@ def test_check_mode_start_reports_change_and_starts_nothing(run, started, tmp_pa
         name="dry",
         argv=[sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"],
         pidfile=str(pidfile),
-        ready_port=free_port(),
+        ready_port=free_ports(1)[0],
     )
     assert result["failed"] is False, result
     assert result["changed"] is True
@@ -303,7 +298,7 @@ def test_check_mode_stop_reports_change_and_leaves_it_running(run, started, tmp_
     pidfiles, leaders = started
     pidfile = tmp_path / "keep.pid"
     pidfiles.append(pidfile)
-    port = free_port()
+    port = free_ports(1)[0]
     result = run(
         name="keep", argv=server_args(tmp_path, port), pidfile=str(pidfile), ready_port=port
     )
@@ -322,7 +317,7 @@ def test_env_and_chdir_are_passed_to_the_process(run, started, tmp_path):
     log = tmp_path / "logs" / "envy-output.txt"
     workdir = tmp_path / "work"
     workdir.mkdir()
-    port = free_port()
+    port = free_ports(1)[0]
     result = run(
         name="envy",
         argv=server_args(tmp_path, port),
@@ -362,7 +357,7 @@ def test_wait_for_the_port_of_a_process_started_without_waiting(run, started, tm
     pidfiles, leaders = started
     pidfile = tmp_path / "server.pid"
     pidfiles.append(pidfile)
-    port = free_port()
+    port = free_ports(1)[0]
     first = run(name="server", argv=server_args(tmp_path, port), pidfile=str(pidfile))
     assert first["failed"] is False, first
     leaders.add(first["pid"])
@@ -376,7 +371,7 @@ def test_wait_for_the_port_of_a_process_started_without_waiting(run, started, tm
 def test_wait_for_a_process_that_is_not_running_says_so(run, tmp_path):
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "server.log").write_text("Address already in use\n")
-    result = run(name="server", pidfile=str(tmp_path / "server.pid"), ready_port=free_port())
+    result = run(name="server", pidfile=str(tmp_path / "server.pid"), ready_port=free_ports(1)[0])
     assert result["failed"] is True
     assert "server is not running, and argv is required to start it" in result["msg"]
     assert "Address already in use" in result["msg"]
@@ -413,8 +408,8 @@ def test_stop_several_processes_together(run, started, tmp_path):
 
 
 def test_wait_in_check_mode_after_a_start_in_check_mode(run, tmp_path):
-    result = run(
-        check_mode=True, name="server", pidfile=str(tmp_path / "server.pid"), ready_port=free_port()
-    )
+    (port,) = free_ports(1)
+    pidfile = str(tmp_path / "server.pid")
+    result = run(check_mode=True, name="server", pidfile=pidfile, ready_port=port)
     assert result["failed"] is False, result
     assert result["changed"] is False
