@@ -38,6 +38,7 @@ SIZES = {
         "sweep_rows": [20_000, 100_000],
         "sweep_slowness": [10, 100, 1000, 10_000],
         "sweep_fixed": [100, 500, 5000],
+        "sweep_rounds": 4,  # one per contender: each runs once in every place of a round
         "sweep_rounds_under_s": 60,
     },
     "smoke": {
@@ -52,6 +53,7 @@ SIZES = {
         "sweep_rows": [300],
         "sweep_slowness": [10, 100],
         "sweep_fixed": [50],
+        "sweep_rounds": 1,
         "sweep_rounds_under_s": 60,
     },
 }
@@ -177,8 +179,9 @@ def sweep(work: Path, size: dict) -> list[dict]:
     """Parallel efficiency on every core, black box at every cost of the sweep: burst as a
     user runs it (batch_rows auto) and with each fixed batch_rows, beside the machine's
     ceiling (independent single processes side by side). A cell whose single process takes at
-    most sweep_rounds_under_s seconds runs its rounds, contenders in turn, and gives the
-    medians of each round's ratios; a longer cell runs once."""
+    most sweep_rounds_under_s seconds runs sweep_rounds rounds, the contenders' order turning
+    by one place a round, and gives the medians of each round's ratios; a longer cell runs
+    once."""
     workers = os.cpu_count() or 1
     tls = c.run_tls(work)
     entries = []
@@ -190,7 +193,7 @@ def sweep(work: Path, size: dict) -> list[dict]:
             for slowness in size["sweep_slowness"]:
                 settings = [None, *size["sweep_fixed"]]
                 singles, ceilings, efficiencies = [], [], {str(b or "auto"): [] for b in settings}
-                rounds = size["rounds"]
+                rounds = size["sweep_rounds"]
                 while len(singles) < rounds:
                     single_s = c.single(rows_csv, work / "single.csv", c.BLACK_BOX, slowness)
                     if not singles and single_s > size["sweep_rounds_under_s"]:
