@@ -143,8 +143,9 @@ class BatchSizer:
     """Rows per batch for ``job.batch_rows: auto``, from what the workers measure.
 
     A task costs Dask and burst some milliseconds beyond its rows, so a batch should take
-    about TASK_SECONDS. The first batches are FIRST_ROWS rows, so every worker has work at
-    once and the first results come soon; a batch grows at most GROWTH times over the last,
+    about TASK_SECONDS. The first batches are FIRST_ROWS rows (or a 1 / (2 × workers) share of
+    the input, if smaller), so every worker has work at once and the first results come soon;
+    a batch grows at most GROWTH times over the last,
     and shrinks at once when rows get slower. A worker's seconds for a batch are a part per
     task plus a part per row: both come from a least-squares fit of the results so far, each
     result counting DECAY times as much as the one after it, or the last batch's rows cost, if
@@ -154,10 +155,10 @@ class BatchSizer:
     together. A batch holds at most MAX_BYTES of rows (and ``job.max_frame_bytes``).
     """
 
-    TASK_SECONDS = 1.0
-    TAIL_SECONDS = 0.1
-    FIRST_ROWS = 20
-    GROWTH = 4
+    TASK_SECONDS = 2.0
+    TAIL_SECONDS = 0.25
+    FIRST_ROWS = 200
+    GROWTH = 8
     DECAY = 0.75
     MAX_BYTES = 16 * 1024 * 1024
 
@@ -175,6 +176,9 @@ class BatchSizer:
         self.task_seconds = 0.0  # the fit's part per task
         self.per_row = 0.0  # the seconds a row the last size came from
         self._sums = [0.0] * 6  # results, rows, seconds, bytes, rows², rows × seconds
+        left = self.rows_left()
+        if left is not None:
+            self.rows = max(1, min(self.rows, int(left / (2 * self.workers))))
 
     def cut(self, rows: int, size: int) -> None:
         """Count a batch cut from the input: ``rows`` rows, ``size`` bytes."""

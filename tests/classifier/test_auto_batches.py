@@ -154,31 +154,33 @@ def _feed(
     return sizes
 
 
-def test_the_sizer_grows_by_steps_to_a_second_of_rows_and_shrinks_at_once():
+def test_the_sizer_grows_by_steps_to_two_seconds_of_rows_and_shrinks_at_once():
     sizer = source.BatchSizer()
-    assert sizer.rows == source.BatchSizer.FIRST_ROWS
-    sizes = _feed(sizer, 0.0001, 12)  # 0.1 ms a row: 10 000 rows make a second
-    steps = [later / earlier for earlier, later in zip([20, *sizes], sizes, strict=False)]
+    first = sizer.rows
+    assert first == source.BatchSizer.FIRST_ROWS
+    sizes = _feed(sizer, 0.0001, 12)  # 0.1 ms a row: 20 000 rows make two seconds
+    steps = [later / earlier for earlier, later in zip([first, *sizes], sizes, strict=False)]
     assert max(steps) <= source.BatchSizer.GROWTH
-    assert sizes[-1] == 10_000
+    assert sizes[-1] == 20_000
     slower = _feed(sizer, 0.001, 1)  # ten times slower: the next batch is far smaller
-    assert slower[0] < 10_000 / 4
-    assert 990 <= _feed(sizer, 0.001, 8)[-1] <= 1000  # and stays at a second of the slower rows
+    assert slower[0] < 20_000 / 4
+    assert 1980 <= _feed(sizer, 0.001, 8)[-1] <= 2000  # and stays at two seconds of them
 
 
 def test_the_sizer_tells_a_tasks_own_cost_from_its_rows_cost():
-    """20 ms a task and 0.1 ms a row: a task of 9800 rows takes a second. Seconds ÷ rows of the
-    small first batches (1.1 ms a row at 20 rows) would make them grow far more slowly."""
+    """0.2 s a task (a loaded worker) and 0.1 ms a row: a task of 18 000 rows takes two
+    seconds. Seconds ÷ rows of the small first batches (1.1 ms a row at 200 rows, 0.225 ms at
+    1600) would make them grow far more slowly: 8888 rows after the second."""
     sizer = source.BatchSizer()
-    sizes = _feed(sizer, 0.0001, 12, per_task=0.02)
-    assert sizes[:4] == [80, 320, 1280, 5120], sizes
-    assert abs(sizer.task_seconds - 0.02) < 0.001
-    assert 9700 <= sizes[-1] <= 9800, sizes
+    sizes = _feed(sizer, 0.0001, 12, per_task=0.2)
+    assert sizes[:2] == [1600, 12_800], sizes
+    assert abs(sizer.task_seconds - 0.2) < 0.001
+    assert 17_900 <= sizes[-1] <= 18_000, sizes
 
 
-def test_the_sizer_makes_the_last_batches_small():
+def test_the_sizer_makes_the_first_and_last_batches_small():
     """The sender said 100 000 rows: once few are left, a batch holds at most a quarter of the
-    rows left (two workers), down to a tenth of a second of rows; then the input is done."""
+    rows left (two workers), down to a quarter of a second of rows; then the input is done."""
     sizer = source.BatchSizer(workers=2, input_size={"records": 100_001})
     sizes = [sizer.rows]
     while sizer.cut_rows < 100_000:
@@ -186,10 +188,12 @@ def test_the_sizer_makes_the_last_batches_small():
         sizer.cut(rows, rows * 90)
         left = 100_000 - sizer.cut_rows
         sizes.append(sizer.learn(rows, rows * 0.0001, rows * 90))
-        assert sizer.rows <= max(left / 4, 1000), (left, sizes)
-    assert max(sizes) == 10_000
-    assert sizes[-1] == 1000  # a tenth of a second
-    assert sizes.index(10_000) < len(sizes) - 5  # then smaller and smaller
+        assert sizer.rows <= max(left / 4, 2500), (left, sizes)
+    assert max(sizes) == 20_000
+    assert sizes[-1] == 2500  # a quarter of a second
+    assert sizes.index(20_000) < len(sizes) - 5  # then smaller and smaller
+    # an input smaller than FIRST_ROWS batches for every worker twice: a quarter each
+    assert source.BatchSizer(workers=2, input_size={"records": 301}).rows == 75
 
 
 def test_the_sizer_holds_a_batch_to_its_bytes():
