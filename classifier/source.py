@@ -143,16 +143,16 @@ class BatchSizer:
     """Rows per batch for ``job.batch_rows: auto``, from what the workers measure.
 
     A task costs Dask and burst some milliseconds beyond its rows, so a batch should take
-    about TASK_SECONDS. The first batches are FIRST_ROWS rows (or a 1 / (2 × workers) share of
-    the input, if smaller), so every worker has work at once and the first results come soon;
-    a batch grows at most GROWTH times over the last,
-    and shrinks at once when rows get slower. A worker's seconds for a batch are a part per
-    task plus a part per row: both come from a least-squares fit of the results so far, each
-    result counting DECAY times as much as the one after it, or the last batch's rows cost, if
-    they cost more. Where the sender said how much
-    input there is, a batch holds at most a 1 / (2 × workers) share of the rows not yet cut,
-    down to TAIL_SECONDS of work, so the last batches are small and the workers finish
-    together. A batch holds at most MAX_BYTES of rows (and ``job.max_frame_bytes``).
+    about TASK_SECONDS. The first batches are FIRST_ROWS rows (or a 1 / (2 × workers) share
+    of the input, if smaller), so every worker has work at once and the first results come
+    soon; a batch grows at most GROWTH times over the last, and shrinks at once when rows
+    get slower. A worker's seconds for a batch are a part per task plus a part per row: both
+    come from a least-squares fit of the results so far, each result counting DECAY times as
+    much as the one after it, or the last batch's rows cost, if they cost more. Where the
+    sender said how much input there is, a batch holds at most a 1 / (2 × workers) share of
+    the rows not yet cut, down to TAIL_SECONDS of work, so the last batches are small and
+    the workers finish together. A batch holds at most MAX_BYTES of rows (and
+    ``job.max_frame_bytes``).
     """
 
     TASK_SECONDS = 2.0
@@ -176,9 +176,8 @@ class BatchSizer:
         self.task_seconds = 0.0  # the fit's part per task
         self.per_row = 0.0  # the seconds a row the last size came from
         self._sums = [0.0] * 6  # results, rows, seconds, bytes, rows², rows × seconds
-        left = self.rows_left()
-        if left is not None:
-            self.rows = max(1, min(self.rows, int(left / (2 * self.workers))))
+        if (share := self.share_left()) is not None:
+            self.rows = max(1, min(self.rows, int(share)))
 
     def cut(self, rows: int, size: int) -> None:
         """Count a batch cut from the input: ``rows`` rows, ``size`` bytes."""
@@ -204,6 +203,11 @@ class BatchSizer:
             return max(self.input_size["bytes"] - self.cut_bytes, 0) / self.bytes_per_row
         return None
 
+    def share_left(self) -> float | None:
+        """A 1 / (2 × workers) share of the rows not yet cut, if the sender said how much."""
+        left = self.rows_left()
+        return None if left is None else left / (2 * self.workers)
+
     def learn(self, rows: int, seconds: float, size: int) -> int:
         """Take a finished batch of ``rows`` rows, ``size`` bytes, ``seconds`` on its worker;
         the rows of the next batch."""
@@ -225,9 +229,8 @@ class BatchSizer:
             self.max_bytes / max(self.bytes_per_row, 1.0),
             self.rows * self.GROWTH,
         )
-        left = self.rows_left()
-        if left is not None:
-            wanted = min(wanted, max(left / (2 * self.workers), self.TAIL_SECONDS / per_row))
+        if (share := self.share_left()) is not None:
+            wanted = min(wanted, max(share, self.TAIL_SECONDS / per_row))
         self.rows = max(1, int(wanted))
         return self.rows
 
