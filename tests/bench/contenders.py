@@ -5,7 +5,6 @@ Every contender runs as its own processes, as a user would run it, and returns i
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -18,15 +17,12 @@ from ansible_collections.burst.cluster.plugins.module_utils import (
 
 from classifier import records
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import free_ports  # noqa: E402
+
 PYTHON = sys.executable
 BLACK_BOX = "classifier.black_box:classify"
 VECTORISED = "classifier.vectorised:classify"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def app(*args, **kwargs) -> subprocess.Popen:
@@ -60,7 +56,7 @@ def run_tls(work: Path) -> list[str]:
 def dask_cluster(workers: int, tls: list[str] = ()):
     """A scheduler and ``workers`` one-thread workers on loopback, speaking TLS with the
     run's certificates when ``tls`` gives them; yields the address."""
-    port = free_port()
+    (port,) = free_ports(1)
     quiet = {"stderr": subprocess.DEVNULL}
     scheme, protocol = ("tls", ["--protocol", "tls"]) if tls else ("tcp", [])
     processes = [
@@ -190,7 +186,7 @@ def pipeline(
         its manifest). burst's own defaults (batch_rows auto, two tasks in flight per worker)
     unless ``batch_rows`` or ``max_in_flight`` say otherwise.
         With ``tls`` (the run's certificates, as site.yml always runs it) every link speaks TLS."""
-    source_port, receiver_port = free_port(), free_port()
+    source_port, receiver_port = free_ports(2)
     logs = {name: (work / f"{name}.log").open("wb") for name in ("receiver", "source", "sender")}
     receiver = app(
         "receive",

@@ -316,7 +316,7 @@ def overhead(work: Path, size: dict) -> dict:
     only its name, ports and results directory changed. Its wall time minus the job's own time,
     by phase; and its parallel efficiency from the job's own time, beside the machine's ceiling,
     with the single process and the processes side by side in turn on the same rows."""
-    ports = [c.free_port() for _ in range(4)]
+    ports = c.free_ports(4)
     cluster = yaml.safe_load((REPO / "cluster.yaml").read_text())
     cluster.update(
         name="bench",

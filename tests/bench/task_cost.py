@@ -58,7 +58,7 @@ def _reap(process: subprocess.Popen) -> float:
 def pipeline_run(scheduler: str, work: Path, rows_csv: Path, batch_rows: int, args) -> dict:
     """One run of the data plane at ``batch_rows``: wall seconds and each process's CPU seconds."""
     cluster_before = _cluster_cpu()
-    source_port, receiver_port = c.free_port(), c.free_port()
+    source_port, receiver_port = c.free_ports(2)
     out = work / f"out-{batch_rows}"
     logs = {name: open(work / f"{name}.log", "wb") for name in ("receiver", "source", "sender")}
     receiver = c.app(
