@@ -5,12 +5,14 @@ housekeeping ticks, and a longer switch interval so the worker's event loop
 interrupts the classifier's thread less often. Memory must not grow with the rows:
 no log of recent messages (the source's Dask client uses these settings too). The
 nanny hands the settings to its worker process; this module is that process's
-preload, which imports the batch code so pandas' import stays out of the first task (and out
-of the nanny and the scheduler, which run no batch).
+preload, and the scheduler's. Both import the batch code (and pandas with it) before the
+first task: a worker to run it, the scheduler to unpickle it. The scheduler imports it in
+the background, so that it serves at once while the workers start.
 """
 
 import importlib
 import sys
+import threading
 
 import dask
 
@@ -23,6 +25,7 @@ SETTINGS = {
     "distributed.admin.low-level-log-length": 0,
 }
 PRELOAD = ["--preload", __name__]
+BATCH_CODE = "classifier.batches"
 SWITCH_INTERVAL = 0.05
 
 
@@ -30,7 +33,11 @@ def dask_setup(scheduler_or_worker) -> None:
     """Dask calls this in the process it preloads the module into."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     if type(scheduler_or_worker).__name__ == "Worker":
-        importlib.import_module("classifier.batches")
+        importlib.import_module(BATCH_CODE)
+    else:
+        threading.Thread(
+            target=importlib.import_module, args=(BATCH_CODE,), name="batch-code", daemon=True
+        ).start()
 
 
 def run(role: str, args: list[str]) -> int:

@@ -150,8 +150,8 @@ class BatchSizer:
     come from a least-squares fit of the results so far, each result counting DECAY times as
     much as the one after it, or the last batch's rows cost, if they cost more. Where the
     sender said how much input there is, a batch holds at most a 1 / (2 × workers) share of
-    the rows not yet cut, down to TAIL_SECONDS of work, so the last batches are small and
-    the workers finish together. A batch holds at most MAX_BYTES of rows (and
+    the rows not yet cut when it is cut, down to TAIL_SECONDS of work, so the last batches
+    are small and the workers finish together. A batch holds at most MAX_BYTES of rows (and
     ``job.max_frame_bytes``).
     """
 
@@ -168,7 +168,7 @@ class BatchSizer:
         workers: int = 1,
         input_size: dict | None = None,
     ):
-        self.rows = self.FIRST_ROWS
+        self.wanted = self.FIRST_ROWS  # rows for the workers' pace, before the share
         self.max_bytes = min(self.MAX_BYTES, max_frame_bytes)
         self.workers = max(1, workers)
         self.input_size = input_size or {}
@@ -176,8 +176,14 @@ class BatchSizer:
         self.task_seconds = 0.0  # the fit's part per task
         self.per_row = 0.0  # the seconds a row the last size came from
         self._sums = [0.0] * 6  # results, rows, seconds, bytes, rows², rows × seconds
-        if (share := self.share_left()) is not None:
-            self.rows = max(1, min(self.rows, int(share)))
+
+    @property
+    def rows(self) -> int:
+        """Rows for the next batch cut."""
+        if (share := self.share_left()) is None:
+            return self.wanted
+        tail = self.TAIL_SECONDS / self.per_row if self.per_row else 1
+        return max(1, int(min(self.wanted, max(share, tail))))
 
     def cut(self, rows: int, size: int) -> None:
         """Count a batch cut from the input: ``rows`` rows, ``size`` bytes."""
@@ -229,9 +235,7 @@ class BatchSizer:
             self.max_bytes / max(self.bytes_per_row, 1.0),
             self.rows * self.GROWTH,
         )
-        if (share := self.share_left()) is not None:
-            wanted = min(wanted, max(share, self.TAIL_SECONDS / per_row))
-        self.rows = max(1, int(wanted))
+        self.wanted = max(1, int(wanted))
         return self.rows
 
 
@@ -480,6 +484,7 @@ def _serve(
         held = scatter(batch) if len(batch.data) >= SCATTER_BYTES else None
         if sizer is not None and not tries:
             sizer.cut(batch.records, len(batch.data))
+            batcher.batch_rows = sizer.rows
         task = Task(
             client.submit(
                 batches.process,
@@ -590,7 +595,7 @@ def _serve(
                 1000 * sizer.per_row,
                 sizer.bytes_per_row,
             )
-            batcher.batch_rows = rows
+        batcher.batch_rows = rows
 
     def tell_stalls() -> None:
         removed = list(watch.removed)

@@ -196,6 +196,22 @@ def test_the_sizer_makes_the_first_and_last_batches_small():
     assert source.BatchSizer(workers=2, input_size={"records": 301}).rows == 75
 
 
+def test_the_sizer_shares_out_the_tail_as_it_cuts_before_any_result_comes_back():
+    """The source cuts the next batches while the last ones run: each takes at most a quarter
+    of the rows left when it is cut (two workers), down to a quarter of a second of rows."""
+    sizer = source.BatchSizer(workers=2, input_size={"records": 20_001})
+    _feed(sizer, 0.0005, 3)  # 0.5 ms a row: two seconds are 4000 rows
+    assert sizer.wanted == 4000
+    sizes = []
+    while (left := 20_000 - sizer.cut_rows) > 0:
+        rows = min(sizer.rows, left)
+        assert rows <= max(left / 4, 500), (left, sizes)
+        sizes.append(rows)
+        sizer.cut(rows, rows * 90)
+    # 14 200 rows were left: 3550 is a quarter of them, 2662 a quarter of the 10 650 then left…
+    assert sizes == [3550, 2662, 1997, 1497, 1123, 842, 632, 500, 500, 500, 397]
+
+
 def test_the_sizer_holds_a_batch_to_its_bytes():
     sizer = source.BatchSizer(max_frame_bytes=1024 * 1024)
     sizes = _feed(sizer, 1e-7, 20, row_bytes=1000)  # cheap rows of 1000 bytes
