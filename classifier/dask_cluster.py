@@ -27,17 +27,21 @@ SETTINGS = {
 PRELOAD = ["--preload", __name__]
 BATCH_CODE = "classifier.batches"
 SWITCH_INTERVAL = 0.05
+batch_code_loaded = threading.Event()
+
+
+def load_batch_code() -> None:
+    importlib.import_module(BATCH_CODE)
+    batch_code_loaded.set()
 
 
 def dask_setup(scheduler_or_worker) -> None:
     """Dask calls this in the process it preloads the module into."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     if type(scheduler_or_worker).__name__ == "Worker":
-        importlib.import_module(BATCH_CODE)
+        load_batch_code()
     else:
-        threading.Thread(
-            target=importlib.import_module, args=(BATCH_CODE,), name="batch-code", daemon=True
-        ).start()
+        threading.Thread(target=load_batch_code, name="batch-code", daemon=True).start()
 
 
 def run(role: str, args: list[str]) -> int:

@@ -479,12 +479,13 @@ def _serve(
     )
     in_flight: deque = deque()
     sent = {"rows_out": 0, "rejected": 0, "header": False, "stalled": 0}
+    sent["logged_rows"] = batcher.batch_rows  # the size the log last gave
 
     def start(batch: batches.Batch, tries: int = 0) -> Task:
         held = scatter(batch) if len(batch.data) >= SCATTER_BYTES else None
         if sizer is not None and not tries:
             sizer.cut(batch.records, len(batch.data))
-            batcher.batch_rows = sizer.rows
+            size_batches(sizer.rows)
         task = Task(
             client.submit(
                 batches.process,
@@ -580,21 +581,23 @@ def _serve(
             receiver.sendall(framing.encode(link.rejects(result.rejects)))
             sent["rejected"] += len(result.rejects)
         if sizer is not None:
-            resize(sizer.learn(task.records, result.seconds, task.size))
+            size_batches(sizer.learn(task.records, result.seconds, task.size))
         _send_rows(receiver, result.rows_out, result.rows)
         tasks.record(task.records, result)
         sent["rows_out"] += result.rows_out
         if problem := job.rejects_problem(sent["rejected"], None):
             raise RunError(problem)
 
-    def resize(rows: int) -> None:
-        if not 0.8 <= rows / batcher.batch_rows <= 1.25:
+    def size_batches(rows: int) -> None:
+        """Cut the next batches ``rows`` rows long; log a size a quarter off the last logged."""
+        if sizer.per_row and not 0.8 <= rows / sent["logged_rows"] <= 1.25:
             log.info(
                 "batches of %d rows now: %.3g ms a row on the workers, %.0f bytes a row",
                 rows,
                 1000 * sizer.per_row,
                 sizer.bytes_per_row,
             )
+            sent["logged_rows"] = rows
         batcher.batch_rows = rows
 
     def tell_stalls() -> None:

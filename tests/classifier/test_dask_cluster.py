@@ -68,7 +68,7 @@ def _state():
     return {
         "settings": {key: dask.config.get(key) for key in dask_cluster.SETTINGS},
         "switch_interval": round(sys.getswitchinterval(), 6),
-        "batch_code_loaded": "classifier.batches" in sys.modules,
+        "batch_code_loaded": dask_cluster.batch_code_loaded.is_set(),
     }
 
 
