@@ -96,6 +96,7 @@ class Results:
             "slowness": self.summary.get("slowness"),
             "input": self.summary.get("input"),  # what the source took, and if the sender's tally
             "stalled_workers": self.summary.get("stalled_workers", []),  # removed mid-run
+            "lost_workers": self.summary.get("lost_workers", []),  # left mid-run on their own
         }
         manifest["seconds"] = round(manifest["finished_at"] - manifest["started_at"], 3)
         _write_json(self.dir / "manifest.json", manifest)

@@ -401,8 +401,7 @@ def run(
                     if not watch.failure:
                         raise
                     with suppress(OSError):
-                        stalled = link.summary(stalled_workers=watch.removed)
-                        receiver.sendall(framing.encode(stalled))
+                        receiver.sendall(framing.encode(link.summary(**workers_gone(watch))))
                     raise RunError(watch.failure) from None
         except Exception as error:
             log.error("source failed: %s", error)
@@ -441,6 +440,11 @@ def tally_problem(said: dict | None, took: dict, required: bool) -> str | None:
     )
 
 
+def workers_gone(watch: stalls.StallWatch) -> dict:
+    """The summary's workers that left mid-run: removed as stalled, or lost on their own."""
+    return {"stalled_workers": list(watch.removed), "lost_workers": list(watch.lost)}
+
+
 def _sender_frames(first: bytes, reader: framing.FrameReader):
     """The sender's frames; a broken connection is named as the sender's."""
     yield first
@@ -464,6 +468,7 @@ def _serve(
     _, first, reader = senders.take()
     client.wait_for_workers(job.workers, timeout=connect_timeout)
     log.info("%d workers ready", job.workers)
+    watch.look_for_lost()  # the cluster the run starts with
     started_at = time.time()
     receiver.sendall(framing.encode(link.summary(input_started_at=started_at)))
     sizer = None
@@ -478,8 +483,8 @@ def _serve(
         max_in_flight,
     )
     in_flight: deque = deque()
-    sent = {"rows_out": 0, "rejected": 0, "header": False, "stalled": 0}
-    sent["logged_rows"] = batcher.batch_rows  # the size the log last gave
+    sent = {"rows_out": 0, "rejected": 0, "header": False, "gone": 0}
+    logged_rows = batcher.batch_rows  # the size the log last gave
 
     def start(batch: batches.Batch, tries: int = 0) -> Task:
         held = scatter(batch) if len(batch.data) >= SCATTER_BYTES else None
@@ -590,21 +595,22 @@ def _serve(
 
     def size_batches(rows: int) -> None:
         """Cut the next batches ``rows`` rows long; log a size a quarter off the last logged."""
-        if sizer.per_row and not 0.8 <= rows / sent["logged_rows"] <= 1.25:
+        nonlocal logged_rows
+        if sizer.per_row and not 0.8 <= rows / logged_rows <= 1.25:
             log.info(
                 "batches of %d rows now: %.3g ms a row on the workers, %.0f bytes a row",
                 rows,
                 1000 * sizer.per_row,
                 sizer.bytes_per_row,
             )
-            sent["logged_rows"] = rows
+            logged_rows = rows
         batcher.batch_rows = rows
 
     def tell_stalls() -> None:
-        removed = list(watch.removed)
-        if len(removed) > sent["stalled"]:
-            receiver.sendall(framing.encode(link.summary(stalled_workers=removed)))
-            sent["stalled"] = len(removed)
+        gone = workers_gone(watch)
+        if sum(map(len, gone.values())) > sent["gone"]:
+            receiver.sendall(framing.encode(link.summary(**gone)))
+            sent["gone"] = sum(map(len, gone.values()))
 
     def send_header() -> None:
         if not sent["header"]:
@@ -671,6 +677,7 @@ def _serve(
     del last
     while in_flight:
         forward(in_flight.popleft())
+    watch.look_for_lost()
     if batcher.header is not None:
         send_header()  # a header-only input has no batch
     receiver.sendall(
@@ -682,7 +689,7 @@ def _serve(
                 classifier=job.call.classifier,
                 slowness=job.call.slowness,
                 input={**(said or {}), **took, "tallied": said is not None},
-                stalled_workers=list(watch.removed),
+                **workers_gone(watch),
             )
         )
     )

@@ -39,15 +39,33 @@ async def remove_silent(dask_scheduler, keys, silent_for: float) -> dict:
     return {"removed": removed, "workers": len(dask_scheduler.workers), "wait": wait}
 
 
+def members(dask_scheduler) -> dict:
+    """On the scheduler: each worker in the cluster, by the id of its process, as
+    "address (name)"; a worker restarted at the same address has a new id."""
+    return {
+        worker.server_id: f"{address} ({worker.name})"
+        for address, worker in dask_scheduler.workers.items()
+    }
+
+
 class StallWatch:
     """Looks for stalled workers from a thread of its own, since the source may be waiting
     on a result that a frozen worker keeps. With no worker left it cancels the batches in
-    flight, so the source's wait ends, and ``failure`` says why."""
+    flight, so the source's wait ends, and ``failure`` says why.
+
+    It also names, in ``lost``, every worker that left the cluster mid-run without being
+    removed here: killed, or dropped by Dask itself (whose connection to a frozen worker
+    gives up after ``distributed.comm.timeouts.tcp``, 30 s, once data to it goes unread).
+    Dask runs their batches on the others."""
 
     def __init__(self, client, timeout: float):
         self.client = client
         self.timeout = timeout
         self.removed: list[str] = []
+        self.lost: list[str] = []
+        self._members: dict | None = None  # the cluster at the last look
+        self._looking = threading.Lock()
+        self._look_failed = False
         self.failure: str | None = None
         self._futures: dict = {}  # the batches in flight, by key
         self._lock = threading.Lock()
@@ -77,6 +95,27 @@ class StallWatch:
     def _finished(self, _future) -> None:
         self._finished_at = time.monotonic()
 
+    def look_for_lost(self) -> None:
+        """Add to ``lost`` (and log) the workers gone since the last look that this watch did
+        not remove; the first look takes the cluster as it is."""
+        with self._looking:
+            try:
+                now = self.client.run_on_scheduler(members)
+            except Exception as error:  # the scheduler gone fails the run elsewhere
+                if not self._look_failed:  # once: the look comes again every second
+                    log.warning("could not look for workers that left: %s", error)
+                self._look_failed = True
+                return
+            self._look_failed = False
+            for key, worker in (self._members or {}).items():
+                if key not in now and worker not in self.removed + self.lost:
+                    log.warning(
+                        "worker %s left the cluster mid-run; its batches run on the others",
+                        worker,
+                    )
+                    self.lost.append(worker)
+            self._members = now
+
     def _watch(self) -> None:
         next_look = 0.0
         while not self._stop.wait(min(1.0, self.timeout / 4)):
@@ -84,15 +123,21 @@ class StallWatch:
             idle = now - self._finished_at
             with self._lock:
                 futures = list(self._futures.values())
+            if futures:
+                self.look_for_lost()
             if not futures or idle < self.timeout or now < next_look:
                 continue
-            try:
-                found = self.client.run_on_scheduler(
-                    remove_silent, keys=[future.key for future in futures], silent_for=self.timeout
-                )
-            except Exception as error:  # the scheduler gone fails the run elsewhere
-                log.warning("could not look for stalled workers: %s", error)
-                continue
+            with self._looking:
+                try:
+                    found = self.client.run_on_scheduler(
+                        remove_silent,
+                        keys=[future.key for future in futures],
+                        silent_for=self.timeout,
+                    )
+                except Exception as error:  # the scheduler gone fails the run elsewhere
+                    log.warning("could not look for stalled workers: %s", error)
+                    continue
+                self.removed += [worker["worker"] for worker in found["removed"]]
             next_look = now + (0 if found["removed"] else found["wait"])
             for worker in found["removed"]:
                 log.warning(
@@ -104,7 +149,6 @@ class StallWatch:
                     self.timeout,
                     ", its batches run elsewhere" if found["workers"] else "",
                 )
-                self.removed.append(worker["worker"])
             if found["workers"] == 0:
                 self.failure = self._no_worker_left(idle)
                 log.error("%s", self.failure)

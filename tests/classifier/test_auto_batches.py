@@ -6,6 +6,7 @@ must be the single process's, byte for byte.
 """
 
 import csv
+import json
 import os
 import re
 import signal
@@ -55,7 +56,10 @@ def job(tmp_path):
         address = processes.start_cluster(["auto-0", "auto-1"])
         with Client(address, timeout=WAIT) as client:
             client.wait_for_workers(2, timeout=WAIT)
-            pids = list(client.run(os.getpid).values())
+            names = {
+                a: w["name"] for a, w in client.scheduler_info(n_workers=-1)["workers"].items()
+            }
+            workers = [(f"{a} ({names[a]})", pid) for a, pid in client.run(os.getpid).items()]
         receiver, job_source, port = processes.start_receiver_and_source(
             address,
             tmp_path / "out",
@@ -65,7 +69,7 @@ def job(tmp_path):
             "sender", "classifier", "send", "--to", f"127.0.0.1:{port}", "--rows", str(rows)
         )
         return {
-            "pids": pids,
+            "workers": workers,
             "run": [("sender", sender), ("source", job_source), ("receiver", receiver)],
         }
 
@@ -115,9 +119,13 @@ def test_auto_batches_each_row_once_in_order_with_a_worker_killed(job, tmp_path)
     while not SIZED.search((tmp_path / "source.log").read_text()):
         assert time.monotonic() < deadline, processes.log("source")
         time.sleep(0.05)
-    os.kill(started["pids"][0], signal.SIGKILL)
+    killed, pid = started["workers"][0]
+    os.kill(pid, signal.SIGKILL)
     _finish(processes, started)
     _same_as_one_process(tmp_path, 8000)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert (manifest["lost_workers"], manifest["stalled_workers"]) == ([killed], [])
+    assert f"worker {killed} left the cluster mid-run" in processes.log("source")
 
 
 @pytest.mark.slow

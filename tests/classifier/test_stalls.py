@@ -20,6 +20,8 @@ from conftest import REPO, processes_with_env
 from distributed import Client
 from test_pipeline import _cli
 
+from classifier import stalls
+
 pytestmark = pytest.mark.slow
 
 STALL = 3  # job.stall_timeout of these runs, in seconds
@@ -36,7 +38,7 @@ def run(tmp_path):
     processes = Processes(tmp_path, env, WAIT)
     frozen, clients = [], []
 
-    def start(rows: int, slowness: int, batch_rows: int) -> dict:
+    def start(rows: int, slowness: int, batch_rows: int | str, stall: float = STALL) -> dict:
         address = processes.start_cluster(WORKERS)
         client = Client(address, timeout=WAIT)
         clients.append(client)
@@ -46,7 +48,7 @@ def run(tmp_path):
             address,
             tmp_path / "out",
             *("--slowness", str(slowness), "--batch-rows", str(batch_rows)),
-            *("--stall-timeout", str(STALL)),
+            *("--stall-timeout", str(stall)),
         )
         sender = processes.start(
             "sender", "classifier", "send", "--to", f"127.0.0.1:{port}", "--rows", str(rows)
@@ -88,14 +90,25 @@ def _freeze_when_rows_flow(job, names) -> float:
     pytest.fail(f"no rows flowed; the source's log:\n{job['processes'].log('source')}")
 
 
-def _wait_for_line(job, name: str, text: str) -> float:
-    """When ``text`` appeared in ``name``'s log."""
-    deadline = time.monotonic() + WAIT
-    while text not in job["processes"].log(name):
+def _wait_for_line(job, name: str, *texts: str, wait: float = WAIT) -> float:
+    """When one of ``texts`` appeared in ``name``'s log."""
+    deadline = time.monotonic() + wait
+    while not any(text in job["processes"].log(name) for text in texts):
         if time.monotonic() > deadline:
-            pytest.fail(f"{text!r} never came; the {name}'s log:\n{job['processes'].log(name)}")
+            pytest.fail(f"{texts!r} never came; the {name}'s log:\n{job['processes'].log(name)}")
         time.sleep(0.05)
     return time.monotonic()
+
+
+def _same_as_one_process(job, tmp_path, rows: int, slowness: int) -> None:
+    given, reference = tmp_path / "input.csv", tmp_path / "reference.csv"
+    env = {"env": job["processes"].env}
+    with open(given, "wb") as stream:
+        _cli(env, "generate", "--rows", str(rows), stdout=stream)
+    _cli(env, "classify", str(given), str(reference), "--slowness", str(slowness))
+    results = job["out"] / "results.csv"
+    assert pd.read_csv(results, dtype=str)["ID"].is_unique
+    assert results.read_bytes() == reference.read_bytes()
 
 
 def test_a_frozen_workers_batches_finish_elsewhere_each_row_once(run, tmp_path):
@@ -111,16 +124,30 @@ def test_a_frozen_workers_batches_finish_elsewhere_each_row_once(run, tmp_path):
     print(f"removed {removed_at - frozen_at:.1f} s after the freeze")
     assert removed_at - frozen_at < STALL + 10
 
-    given, reference = tmp_path / "input.csv", tmp_path / "reference.csv"
-    with open(given, "wb") as stream:
-        _cli({"env": procs.env}, "generate", "--rows", str(rows), stdout=stream)
-    _cli({"env": procs.env}, "classify", str(given), str(reference), "--slowness", str(slowness))
-    results = job["out"] / "results.csv"
-    assert pd.read_csv(results, dtype=str)["ID"].is_unique
-    assert results.read_bytes() == reference.read_bytes()
+    _same_as_one_process(job, tmp_path, rows, slowness)
     manifest = json.loads((job["out"] / "manifest.json").read_text())
     assert (manifest["rows_in"], manifest["rows_out"], manifest["complete"]) == (rows, rows, True)
-    assert manifest["stalled_workers"] == [stalled]
+    assert (manifest["stalled_workers"], manifest["lost_workers"]) == ([stalled], [])
+
+
+def test_with_the_defaults_a_frozen_worker_is_named_and_its_batches_finish_elsewhere(run, tmp_path):
+    """The default job.stall_timeout and auto batches: the other worker first fills the
+    source's reorder window. Dask may drop the frozen worker first (its connection gives up
+    once data to it goes unread); the source then names it as lost."""
+    rows, slowness = 100_000, 1000
+    job = run(rows, slowness, "auto", stalls.TIMEOUT)
+    frozen_at = _freeze_when_rows_flow(job, ["stall-0"])
+    stalled = f"{job['workers']['stall-0'][0]} (stall-0)"
+    named = (f"worker {stalled} stalled", f"worker {stalled} left the cluster mid-run")
+    named_at = _wait_for_line(job, "source", *named, wait=stalls.TIMEOUT + WAIT)
+    procs = job["processes"]
+    for name in ("sender", "source", "receiver"):
+        assert procs.wait(name, job[name]) == 0, procs.log(name)
+    print(f"named {named_at - frozen_at:.1f} s after the freeze")
+    _same_as_one_process(job, tmp_path, rows, slowness)
+    manifest = json.loads((job["out"] / "manifest.json").read_text())
+    assert (manifest["rows_out"], manifest["complete"]) == (rows, True)
+    assert manifest["stalled_workers"] + manifest["lost_workers"] == [stalled]
 
 
 def test_with_every_worker_frozen_the_run_fails_naming_the_stall(run):

@@ -22,10 +22,18 @@ pytestmark = pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_no_row_and_doubles_none(tmp_path, state_dir):
     code, output = run_with_fault(tmp_path, state_dir, "e2e-1", "worker-0")
     assert code == 0, output
-    got = read(run_dir(tmp_path / "output") / "results.csv")
+    run = run_dir(tmp_path / "output")
+    got = read(run / "results.csv")
     want = read(reference(tmp_path, ROWS, SEED, SLOWNESS))
     assert got["ID"].is_unique and len(got) == ROWS
     assert got.equals(want)
+    manifest = json.loads((run / "manifest.json").read_text())
+    (lost,) = manifest["lost_workers"]
+    assert lost.startswith("tls://127.0.0.1:") and lost.endswith(" (e2e-1-0)")
+    assert manifest["stalled_workers"] == []
+    said = " ".join(output.split())  # the YAML callback folds long lines
+    assert f"lost mid-run (their batches ran elsewhere): {lost}" in said
+    assert f"`{lost}`" in (run / "summary.md").read_text()
     assert processes_with_env(f"BURST_STATE_DIR={state_dir}") == []
 
 
@@ -38,7 +46,9 @@ def test_a_frozen_workers_batches_run_elsewhere_and_the_summary_names_it(tmp_pat
     got = read(run / "results.csv")
     assert got["ID"].is_unique and len(got) == ROWS
     assert got.equals(read(reference(tmp_path, ROWS, SEED, SLOWNESS)))
-    (stalled,) = json.loads((run / "manifest.json").read_text())["stalled_workers"]
+    manifest = json.loads((run / "manifest.json").read_text())
+    (stalled,) = manifest["stalled_workers"]
+    assert manifest["lost_workers"] == []
     assert stalled.startswith("tls://127.0.0.1:") and stalled.endswith(" (e2e-1-0)")
     said = " ".join(output.split())  # the YAML callback folds long lines
     assert f"removed mid-run as stalled (their batches ran elsewhere): {stalled}" in said

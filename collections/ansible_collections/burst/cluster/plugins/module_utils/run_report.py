@@ -23,6 +23,10 @@ from ansible_collections.burst.cluster.plugins.module_utils.cluster_config impor
 PRICES_PATH = SCHEMA_DIR / "aws_prices.json"
 PREVIEW_OPERATIONS = (("create", "to add"), ("update", "to change"), ("delete", "to remove"))
 REPLACE_OPERATIONS = ("replace", "create-replacement", "delete-replaced")
+WORKERS_GONE = {  # the manifest's workers that left mid-run, and what happened to them
+    "stalled_workers": "silent with a batch, removed mid-run",
+    "lost_workers": "left the cluster mid-run, their batches ran on the others",
+}
 
 
 @functools.cache
@@ -146,9 +150,10 @@ def run_summary(
     lines.append(f"| results | `{output}/`{partial if manifest.get('partial') else ''} |")
     if manifest.get("rows_rejected"):
         lines.append(f"| rejects | `{output}/rejects.csv`: each rejected row's line and reason |")
-    if manifest.get("stalled_workers"):
-        stalled = ", ".join(f"`{worker}`" for worker in manifest["stalled_workers"])
-        lines.append(f"| stalled workers | {stalled}: silent with a batch, removed mid-run |")
+    for gone, what in WORKERS_GONE.items():
+        if manifest.get(gone):
+            workers = ", ".join(f"`{worker}`" for worker in manifest[gone])
+            lines.append(f"| {gone.replace('_', ' ')} | {workers}: {what} |")
     started = run_started(run_id)
     if started is not None:
         wall = round((time.time() if now is None else now) - started)

@@ -370,9 +370,28 @@ def test_stalled_workers_are_named_and_left_out_when_none(tmp_path):
         "`tls://10.77.0.2:40123 (e2e-1-0)`, `tls://10.77.0.3:40200 (e2e-2-0)`:"
         " silent with a batch, removed mid-run"
     )
+    assert "lost workers" not in table
     manifest["stalled_workers"] = []
     assert "stalled workers" not in rows(
         run_report.run_summary(local_config(tmp_path), "r4", manifest)
+    )
+
+
+def test_lost_workers_are_named_beside_the_stalled(tmp_path):
+    manifest = {
+        "rows_in": 5,
+        "rows_out": 5,
+        "rows_rejected": 0,
+        "stalled_workers": ["tls://10.77.0.2:40123 (e2e-1-0)"],
+        "lost_workers": ["tls://10.77.0.3:40200 (e2e-2-0)"],
+    }
+    table = rows(run_report.run_summary(local_config(tmp_path), "r4", manifest))
+    assert table["stalled workers"] == (
+        "`tls://10.77.0.2:40123 (e2e-1-0)`: silent with a batch, removed mid-run"
+    )
+    assert table["lost workers"] == (
+        "`tls://10.77.0.3:40200 (e2e-2-0)`: left the cluster mid-run, their batches ran on the"
+        " others"
     )
 
 
