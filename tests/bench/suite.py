@@ -106,6 +106,7 @@ def black_box_pipeline(
     slowness: int,
     tls: list[str],
     batch_rows: int | None = None,
+    source_args: tuple = (),
 ) -> float:
     """burst's pipeline on the black box, its seconds; its results must be single.csv's."""
     seconds, _, _ = c.pipeline(
@@ -117,6 +118,7 @@ def black_box_pipeline(
         slowness=slowness,
         batch_rows=batch_rows,
         tls=tls,
+        source_args=source_args,
     )
     if not same_file(work / "single.csv", work / "out" / "results.csv"):
         raise RuntimeError("the pipeline's results differ from the single process's")
