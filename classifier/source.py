@@ -398,10 +398,10 @@ def run(
                     dask_report.write()
                     return 0
                 except Exception:
-                    if not watch.failure:
-                        raise
                     with suppress(OSError):
                         receiver.sendall(framing.encode(link.summary(**workers_gone(watch))))
+                    if not watch.failure:
+                        raise
                     raise RunError(watch.failure) from None
         except Exception as error:
             log.error("source failed: %s", error)
@@ -468,7 +468,7 @@ def _serve(
     _, first, reader = senders.take()
     client.wait_for_workers(job.workers, timeout=connect_timeout)
     log.info("%d workers ready", job.workers)
-    watch.look_for_lost()  # the cluster the run starts with
+    watch.know_workers()
     started_at = time.time()
     receiver.sendall(framing.encode(link.summary(input_started_at=started_at)))
     sizer = None
@@ -677,7 +677,6 @@ def _serve(
     del last
     while in_flight:
         forward(in_flight.popleft())
-    watch.look_for_lost()
     if batcher.header is not None:
         send_header()  # a header-only input has no batch
     receiver.sendall(

@@ -11,9 +11,11 @@ source forwards each once, as for a worker that dies.
 import logging
 import threading
 import time
+from contextlib import suppress
 
 log = logging.getLogger("burst.source")
 TIMEOUT = 30  # job.stall_timeout's default in schema/cluster.schema.json
+REMOVED_AS_STALLED = "burst-stalled"  # the stimulus of Dask's removal of a stalled worker
 
 
 async def remove_silent(dask_scheduler, keys, silent_for: float) -> dict:
@@ -34,18 +36,9 @@ async def remove_silent(dask_scheduler, keys, silent_for: float) -> dict:
         if silent < silent_for:
             wait = min(wait, silent_for - silent)
         elif address in dask_scheduler.workers:
-            await dask_scheduler.remove_worker(address, stimulus_id=f"burst-stalled-{now}")
+            await dask_scheduler.remove_worker(address, stimulus_id=f"{REMOVED_AS_STALLED}-{now}")
             removed.append({"worker": f"{address} ({worker.name})", "silent": silent})
     return {"removed": removed, "workers": len(dask_scheduler.workers), "wait": wait}
-
-
-def members(dask_scheduler) -> dict:
-    """On the scheduler: each worker in the cluster, by the id of its process, as
-    "address (name)"; a worker restarted at the same address has a new id."""
-    return {
-        worker.server_id: f"{address} ({worker.name})"
-        for address, worker in dask_scheduler.workers.items()
-    }
 
 
 class StallWatch:
@@ -53,19 +46,19 @@ class StallWatch:
     on a result that a frozen worker keeps. With no worker left it cancels the batches in
     flight, so the source's wait ends, and ``failure`` says why.
 
-    It also names, in ``lost``, every worker that left the cluster mid-run without being
-    removed here: killed, or dropped by Dask itself (whose connection to a frozen worker
+    It also names, in ``lost``, every worker the scheduler removes for another reason while
+    the run lasts: killed, or dropped by Dask itself (whose connection to a frozen worker
     gives up after ``distributed.comm.timeouts.tcp``, 30 s, once data to it goes unread).
-    Dask runs their batches on the others."""
+    Dask runs their batches on the others. The scheduler tells the client of each removal
+    as it happens (its "all" topic of events)."""
 
     def __init__(self, client, timeout: float):
         self.client = client
         self.timeout = timeout
         self.removed: list[str] = []
         self.lost: list[str] = []
-        self._members: dict | None = None  # the cluster at the last look
-        self._looking = threading.Lock()
-        self._look_failed = False
+        self._names: dict[str, str] = {}  # the workers' names, by address
+        self._unnamed = threading.Event()  # a worker joined whose name is not known yet
         self.failure: str | None = None
         self._futures: dict = {}  # the batches in flight, by key
         self._lock = threading.Lock()
@@ -74,12 +67,42 @@ class StallWatch:
         self._thread = threading.Thread(target=self._watch, name="stall-watch", daemon=True)
 
     def __enter__(self):
+        self.client.subscribe_topic("all", self._cluster_event)
         self._thread.start()
         return self
 
     def __exit__(self, *_exc):
         self._stop.set()
         self._thread.join()
+        with suppress(Exception):  # the scheduler may be gone
+            self.client.unsubscribe_topic("all")
+
+    def know_workers(self) -> None:
+        """Learn the names of the cluster's workers, to name one that leaves."""
+        try:
+            workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        except Exception as error:  # the scheduler gone fails the run elsewhere
+            log.warning("could not learn the workers' names: %s", error)
+            return
+        with self._lock:
+            self._names.update((address, str(w["name"])) for address, w in workers.items())
+
+    def _cluster_event(self, event) -> None:
+        """On the client's event loop: a worker joined, or left the cluster."""
+        _, message = event
+        action = message.get("action") if isinstance(message, dict) else None
+        if action == "add-worker":
+            self._unnamed.set()
+        if action != "remove-worker":
+            return
+        if str(message.get("stimulus_id", "")).startswith(REMOVED_AS_STALLED):
+            return
+        address = message.get("worker", "")
+        with self._lock:
+            name = self._names.get(address)
+            worker = address if name is None else f"{address} ({name})"
+            self.lost.append(worker)
+        log.warning("worker %s left the cluster mid-run; its batches run on the others", worker)
 
     def track(self, future) -> None:
         with self._lock:
@@ -95,49 +118,25 @@ class StallWatch:
     def _finished(self, _future) -> None:
         self._finished_at = time.monotonic()
 
-    def look_for_lost(self) -> None:
-        """Add to ``lost`` (and log) the workers gone since the last look that this watch did
-        not remove; the first look takes the cluster as it is."""
-        with self._looking:
-            try:
-                now = self.client.run_on_scheduler(members)
-            except Exception as error:  # the scheduler gone fails the run elsewhere
-                if not self._look_failed:  # once: the look comes again every second
-                    log.warning("could not look for workers that left: %s", error)
-                self._look_failed = True
-                return
-            self._look_failed = False
-            for key, worker in (self._members or {}).items():
-                if key not in now and worker not in self.removed + self.lost:
-                    log.warning(
-                        "worker %s left the cluster mid-run; its batches run on the others",
-                        worker,
-                    )
-                    self.lost.append(worker)
-            self._members = now
-
     def _watch(self) -> None:
         next_look = 0.0
         while not self._stop.wait(min(1.0, self.timeout / 4)):
+            if self._unnamed.is_set():
+                self._unnamed.clear()
+                self.know_workers()
             now = time.monotonic()
             idle = now - self._finished_at
             with self._lock:
                 futures = list(self._futures.values())
-            if futures:
-                self.look_for_lost()
             if not futures or idle < self.timeout or now < next_look:
                 continue
-            with self._looking:
-                try:
-                    found = self.client.run_on_scheduler(
-                        remove_silent,
-                        keys=[future.key for future in futures],
-                        silent_for=self.timeout,
-                    )
-                except Exception as error:  # the scheduler gone fails the run elsewhere
-                    log.warning("could not look for stalled workers: %s", error)
-                    continue
-                self.removed += [worker["worker"] for worker in found["removed"]]
+            try:
+                found = self.client.run_on_scheduler(
+                    remove_silent, keys=[future.key for future in futures], silent_for=self.timeout
+                )
+            except Exception as error:  # the scheduler gone fails the run elsewhere
+                log.warning("could not look for stalled workers: %s", error)
+                continue
             next_look = now + (0 if found["removed"] else found["wait"])
             for worker in found["removed"]:
                 log.warning(
@@ -149,6 +148,7 @@ class StallWatch:
                     self.timeout,
                     ", its batches run elsewhere" if found["workers"] else "",
                 )
+                self.removed.append(worker["worker"])
             if found["workers"] == 0:
                 self.failure = self._no_worker_left(idle)
                 log.error("%s", self.failure)

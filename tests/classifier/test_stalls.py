@@ -134,7 +134,7 @@ def test_with_the_defaults_a_frozen_worker_is_named_and_its_batches_finish_elsew
     """The default job.stall_timeout and auto batches: the other worker first fills the
     source's reorder window. Dask may drop the frozen worker first (its connection gives up
     once data to it goes unread); the source then names it as lost."""
-    rows, slowness = 100_000, 1000
+    rows, slowness = 50_000, 1000
     job = run(rows, slowness, "auto", stalls.TIMEOUT)
     frozen_at = _freeze_when_rows_flow(job, ["stall-0"])
     stalled = f"{job['workers']['stall-0'][0]} (stall-0)"
