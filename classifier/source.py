@@ -64,7 +64,8 @@ class Batcher:
         self.rows_in = 0
         self._gathered: list[bytes] = []
         self._gathered_bytes = 0
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] = []  # records held back for the next batch
+        self._pending_ends: list[np.ndarray] = []  # the ends of each one's records
         self._pending_records = 0
         self._next_line = 2
 
@@ -85,9 +86,10 @@ class Batcher:
     def finish(self):
         """The batches still held, once the input has ended."""
         yield from self._cut_gathered()
+        while self._pending_records > self.batch_rows:
+            yield from self._cut_pending()
         if self._pending_records:
-            yield self._batch(b"".join(self._pending), self._pending_records)
-            self._pending, self._pending_records = [], 0
+            yield from self._pending_batch()
 
     def _cut_gathered(self):
         payloads, self._gathered, self._gathered_bytes = self._gathered, [], 0
@@ -113,24 +115,41 @@ class Batcher:
             # a long record is a batch of its own: a view of its frame, never copied
             yield from self._cut_records(data, start, ends[done:index])
             if self._pending_records:
-                yield self._batch(b"".join(self._pending), self._pending_records)
-                self._pending, self._pending_records = [], 0
+                yield from self._pending_batch()
             begin = int(ends[index - 1]) if index > done else start
             start, done = int(ends[index]), index + 1
             yield self._batch(_piece(data, begin, start), 1)
         yield from self._cut_records(data, start, ends[done:])
 
     def _cut_records(self, data: bytes, start: int, ends):
+        while self._pending_records >= self.batch_rows:
+            yield from self._cut_pending()
         taken = 0
         while len(ends) - taken >= (need := max(1, self.batch_rows - self._pending_records)):
             taken += need
             cut = int(ends[taken - 1])
             self._pending.append(_piece(data, start, cut))
-            yield self._batch(b"".join(self._pending), self._pending_records + need)
-            self._pending, self._pending_records, start = [], 0, cut
+            self._pending_records += need
+            yield from self._pending_batch()
+            start = cut
         if taken < len(ends):
             self._pending.append(_piece(data, start, int(ends[-1])))
+            self._pending_ends.append(np.asarray(ends[taken:]) - start)
             self._pending_records += len(ends) - taken
+
+    def _cut_pending(self):
+        """The records held back, cut again at a batch_rows that shrank since, each record
+        ending where it ended when it came (a record cut short by its payload stays one)."""
+        held = b"".join(self._pending)
+        offsets = np.cumsum([0, *(len(piece) for piece in self._pending[:-1])])
+        ends = np.concatenate([e + o for e, o in zip(self._pending_ends, offsets, strict=True)])
+        self._pending, self._pending_ends, self._pending_records = [], [], 0
+        yield from self._cut_records(held, 0, ends)
+
+    def _pending_batch(self):
+        batch = self._batch(b"".join(self._pending), self._pending_records)
+        self._pending, self._pending_ends, self._pending_records = [], [], 0
+        yield batch
 
     def _batch(self, data: bytes | memoryview, count: int) -> batches.Batch:
         batch = batches.Batch(self.header, data, self._next_line, count)
@@ -150,13 +169,15 @@ class BatchSizer:
     come from a least-squares fit of the results so far, each result counting DECAY times as
     much as the one after it, or the last batch's rows cost, if they cost more. Where the
     sender said how much input there is, a batch holds at most a 1 / (2 × workers) share of
-    the rows not yet cut when it is cut, down to TAIL_SECONDS of work, so the last batches
-    are small and the workers finish together. A batch holds at most MAX_BYTES of rows (and
+    the rows not yet cut when it is cut; once that share is TAIL_SECONDS of work or less, the
+    rest is cut into LAST_PARTS equal batches a worker, so the last batches are small and the
+    workers finish together. A batch holds at most MAX_BYTES of rows (and
     ``job.max_frame_bytes``).
     """
 
     TASK_SECONDS = 2.0
     TAIL_SECONDS = 0.25
+    LAST_PARTS = 2
     FIRST_ROWS = 200
     GROWTH = 8
     DECAY = 0.75
@@ -175,6 +196,7 @@ class BatchSizer:
         self.cut_rows = self.cut_bytes = 0
         self.task_seconds = 0.0  # the fit's part per task
         self.per_row = 0.0  # the seconds a row the last size came from
+        self.last_rows = 0  # the size of the last batches, once the tail is reached
         self._sums = [0.0] * 6  # results, rows, seconds, bytes, rows², rows × seconds
 
     @property
@@ -182,13 +204,25 @@ class BatchSizer:
         """Rows for the next batch cut."""
         if (share := self.share_left()) is None:
             return self.wanted
-        tail = self.TAIL_SECONDS / self.per_row if self.per_row else 1
-        return max(1, int(min(self.wanted, max(share, tail))))
+        return self.last_rows or max(1, int(min(self.wanted, share)))
 
     def cut(self, rows: int, size: int) -> None:
         """Count a batch cut from the input: ``rows`` rows, ``size`` bytes."""
         self.cut_rows += rows
         self.cut_bytes += size
+        self._reach_the_tail()
+
+    def _reach_the_tail(self) -> None:
+        """Once a share of the rows left is TAIL_SECONDS of work or less, cut them all into
+        LAST_PARTS equal parts a worker. A floor of TAIL_SECONDS a batch instead left one
+        worker the last odd batch, and on a short input made batches larger than a share."""
+        left = self.rows_left()
+        if self.last_rows or left is None or not self.per_row:
+            return
+        parts = self.LAST_PARTS * self.workers
+        if left / parts <= self.TAIL_SECONDS / self.per_row:
+            rows = min(-(-left // parts), self.max_bytes / max(self.bytes_per_row, 1.0))
+            self.last_rows = max(1, int(rows))
 
     @property
     def seconds_per_row(self) -> float:
@@ -236,6 +270,7 @@ class BatchSizer:
             self.rows * self.GROWTH,
         )
         self.wanted = max(1, int(wanted))
+        self._reach_the_tail()
         return self.rows
 
 

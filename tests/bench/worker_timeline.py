@@ -1,6 +1,7 @@
 """How burst's workers spent a run of the black box: for each batch setting, the parallel
 efficiency and, per worker, its tasks, the seconds it ran them, the gaps between them and
-when it started and stopped, from the run's ``batches.csv``.
+when it started and stopped (and how far apart the workers stopped), from the run's
+``batches.csv``.
 
     PYTHONPATH=collections .venv/bin/python tests/bench/worker_timeline.py \\
         --rows 20000 --slowness 100 --batch-rows auto,5000 --rounds 2
@@ -57,6 +58,7 @@ def main() -> None:
     settings = [None if s == "auto" else int(s) for s in args.batch_rows.split(",")]
     workers = os.cpu_count() or 1
     efficiencies = {str(s or "auto"): [] for s in settings}
+    apart = {name: [] for name in efficiencies}  # how far apart the workers stopped, seconds
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
         tls = c.run_tls(work)
@@ -83,9 +85,14 @@ def main() -> None:
                             f"  {worker}: {run['tasks']} tasks, busy {run['busy']:.2f} s,"
                             f" gaps {run['gaps']:.2f} s, {run['first']:.2f} to {run['last']:.2f} s"
                         )
+                    stops = [run["last"] for run in spent.values()]
+                    apart[name].append(max(stops) - min(stops))
+                    print(f"  the workers stopped {apart[name][-1]:.3f} s apart")
                     sys.stdout.flush()
     medians = {name: round(statistics.median(values), 3) for name, values in efficiencies.items()}
     print(f"median efficiency over {args.rounds} round(s): {medians}")
+    apart = {name: round(statistics.median(values), 3) for name, values in apart.items()}
+    print(f"median seconds between the workers' last stops: {apart}")
 
 
 if __name__ == "__main__":

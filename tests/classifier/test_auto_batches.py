@@ -188,36 +188,41 @@ def test_the_sizer_tells_a_tasks_own_cost_from_its_rows_cost():
 
 def test_the_sizer_makes_the_first_and_last_batches_small():
     """The sender said 100 000 rows: once few are left, a batch holds at most a quarter of the
-    rows left (two workers), down to a quarter of a second of rows; then the input is done."""
+    rows left (two workers); once a quarter of them is a quarter of a second of rows or less,
+    they are cut into four equal batches, two a worker, and the input is done."""
     sizer = source.BatchSizer(workers=2, input_size={"records": 100_001})
-    sizes = [sizer.rows]
-    while sizer.cut_rows < 100_000:
-        rows = min(sizer.rows, 100_000 - sizer.cut_rows)
+    cuts, lefts = [], []
+    while (left := 100_000 - sizer.cut_rows) > 0:
+        rows = min(sizer.rows, left)
+        cuts.append(rows)
+        lefts.append(left)
         sizer.cut(rows, rows * 90)
-        left = 100_000 - sizer.cut_rows
-        sizes.append(sizer.learn(rows, rows * 0.0001, rows * 90))
-        assert sizer.rows <= max(left / 4, 2500), (left, sizes)
-    assert max(sizes) == 20_000
-    assert sizes[-1] == 2500  # a quarter of a second
-    assert sizes.index(20_000) < len(sizes) - 5  # then smaller and smaller
+        sizer.learn(rows, rows * 0.0001, rows * 90)
+    assert all(rows <= max(left / 4, 200) for rows, left in zip(cuts[:-4], lefts, strict=False))
+    assert max(cuts) == 20_000
+    assert cuts.index(20_000) < len(cuts) - 5  # then smaller and smaller
+    last = cuts[-4:]
+    assert max(last) - min(last) <= 1 and max(last) <= 2500 < cuts[-5], cuts
     # an input smaller than FIRST_ROWS batches for every worker twice: a quarter each
     assert source.BatchSizer(workers=2, input_size={"records": 301}).rows == 75
 
 
 def test_the_sizer_shares_out_the_tail_as_it_cuts_before_any_result_comes_back():
     """The source cuts the next batches while the last ones run: each takes at most a quarter
-    of the rows left when it is cut (two workers), down to a quarter of a second of rows."""
+    of the rows left when it is cut (two workers), down to a quarter of a second of rows; the
+    rest is then cut into four equal batches."""
     sizer = source.BatchSizer(workers=2, input_size={"records": 20_001})
     _feed(sizer, 0.0005, 3)  # 0.5 ms a row: two seconds are 4000 rows
     assert sizer.wanted == 4000
     sizes = []
     while (left := 20_000 - sizer.cut_rows) > 0:
         rows = min(sizer.rows, left)
-        assert rows <= max(left / 4, 500), (left, sizes)
+        assert rows <= max(left / 4, 475), (left, sizes)
         sizes.append(rows)
         sizer.cut(rows, rows * 90)
     # 14 200 rows were left: 3550 is a quarter of them, 2662 a quarter of the 10 650 then left…
-    assert sizes == [3550, 2662, 1997, 1497, 1123, 842, 632, 500, 500, 500, 397]
+    # and a quarter of the last 1897 is under 500 rows, a quarter of a second
+    assert sizes == [3550, 2662, 1997, 1497, 1123, 842, 632, 475, 475, 475, 472]
 
 
 def test_the_sizer_holds_a_batch_to_its_bytes():

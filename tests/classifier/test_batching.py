@@ -146,6 +146,43 @@ def test_an_unclosed_quote_stays_inside_its_own_payload():
     assert batcher.rows_in == 3
 
 
+def test_records_held_back_are_cut_again_when_the_size_shrinks():
+    """``job.batch_rows: auto`` shrinks the size between batches: records held back for a batch
+    of 50 are cut again at 7, so no batch holds more rows than the size it was cut at."""
+    pieces = _rows(120, seed=9)
+    batcher = source.Batcher(50)
+    assert list(batcher.feed(HEADER + b"".join(pieces[:30]))) == []
+    batcher.batch_rows = 7
+    got = [*batcher.feed(b"".join(pieces[30:100])), *batcher.feed(b"".join(pieces[100:]))]
+    got += batcher.finish()
+    assert max(b.records for b in got) == 7, [b.records for b in got]
+    assert b"".join(b.data for b in got) == b"".join(pieces)
+    for batch in got:
+        assert len(list(csv.reader(io.StringIO(batch.data.decode(), newline="")))) == batch.records
+    lines = [2]
+    for batch in got[:-1]:
+        lines.append(lines[-1] + batch.data.count(b"\n"))
+    assert [b.first_line for b in got] == lines
+    assert batcher.rows_in == 120
+
+
+def test_records_held_back_keep_their_ends_when_cut_again():
+    """A payload that is not whole records stays one record when it is cut again: the open
+    quote of record 2 does not swallow record 3, which came in the next payload."""
+    wide = b"a" * source.Batcher.GATHER_BYTES  # a payload this big is cut as it comes
+    held = [b"1,S,1,M," + wide + b'\n2,S,1,M,"open\n', b"3,S,1,M," + wide + b"\n"]
+    batcher = source.Batcher(10)
+    assert [b for payload in [HEADER, *held] for b in batcher.feed(payload)] == []
+    batcher.batch_rows = 1
+    got = [*batcher.feed(b"4,S,1,M,y\n"), *batcher.finish()]
+    assert got == [
+        batches.Batch(HEADER, b"1,S,1,M," + wide + b"\n", 2, 1),
+        batches.Batch(HEADER, b'2,S,1,M,"open\n', 3, 1),
+        batches.Batch(HEADER, b"3,S,1,M," + wide + b"\n", 4, 1),
+        batches.Batch(HEADER, b"4,S,1,M,y\n", 5, 1),
+    ]
+
+
 def test_header_from_the_first_record_only():
     batcher = source.Batcher(5)
     assert list(batcher.feed(HEADER)) == []
