@@ -169,10 +169,11 @@ class BatchSizer:
     come from a least-squares fit of the results so far, each result counting DECAY times as
     much as the one after it, or the last batch's rows cost, if they cost more. Where the
     sender said how much input there is, a batch holds at most a 1 / (2 × workers) share of
-    the rows not yet cut when it is cut; once that share is TAIL_SECONDS of work or less, the
-    rest is cut into LAST_PARTS equal batches a worker, so the last batches are small and the
-    workers finish together. A batch holds at most MAX_BYTES of rows (and
-    ``job.max_frame_bytes``).
+    the rows not yet cut when its round starts; once that share is TAIL_SECONDS of work or
+    less, the rest is cut into LAST_PARTS equal batches a worker, so the last batches are
+    small and the workers finish together. Batches come in rounds of one a worker, all of one
+    size: Dask places the scattered ones on the workers in turn, so each worker gets the same
+    rows. A batch holds at most MAX_BYTES of rows (and ``job.max_frame_bytes``).
     """
 
     TASK_SECONDS = 2.0
@@ -197,11 +198,14 @@ class BatchSizer:
         self.task_seconds = 0.0  # the fit's part per task
         self.per_row = 0.0  # the seconds a row the last size came from
         self.last_rows = 0  # the size of the last batches, once the tail is reached
+        self._round_rows = self._round_left = 0  # this round's size, its cuts still to come
         self._sums = [0.0] * 6  # results, rows, seconds, bytes, rows², rows × seconds
 
     @property
     def rows(self) -> int:
         """Rows for the next batch cut."""
+        if self._round_left:
+            return self._round_rows
         if (share := self.share_left()) is None:
             return self.wanted
         return self.last_rows or max(1, int(min(self.wanted, share)))
@@ -210,6 +214,10 @@ class BatchSizer:
         """Count a batch cut from the input: ``rows`` rows, ``size`` bytes."""
         self.cut_rows += rows
         self.cut_bytes += size
+        if self._round_left:
+            self._round_left -= 1
+        else:
+            self._round_rows, self._round_left = rows, self.workers - 1
         self._reach_the_tail()
 
     def _reach_the_tail(self) -> None:
@@ -217,7 +225,7 @@ class BatchSizer:
         LAST_PARTS equal parts a worker. A floor of TAIL_SECONDS a batch instead left one
         worker the last odd batch, and on a short input made batches larger than a share."""
         left = self.rows_left()
-        if self.last_rows or left is None or not self.per_row:
+        if self.last_rows or self._round_left or left is None or not self.per_row:
             return
         parts = self.LAST_PARTS * self.workers
         if left / parts <= self.TAIL_SECONDS / self.per_row:
@@ -264,6 +272,8 @@ class BatchSizer:
             self.task_seconds = min(max((seconds_sum - per_row * rows_sum) / weight, 0.0), 0.5)
         latest = max(seconds - self.task_seconds, 0.1 * seconds) / rows  # slower at once
         self.per_row = per_row = max(self.seconds_per_row, latest, 1e-9)
+        if self.last_rows * per_row > 2 * self.TAIL_SECONDS and self.rows_left():
+            self.last_rows = 0  # the rows got slower: what is left is cut again
         wanted = min(
             max(self.TASK_SECONDS - self.task_seconds, self.TASK_SECONDS / 2) / per_row,
             self.max_bytes / max(self.bytes_per_row, 1.0),
@@ -629,9 +639,10 @@ def _serve(
             raise RunError(problem)
 
     def size_batches(rows: int) -> None:
-        """Cut the next batches ``rows`` rows long; log a size a quarter off the last logged."""
+        """Cut the next batches ``rows`` rows long; log a size a quarter off the last logged,
+        while rows are left to cut."""
         nonlocal logged_rows
-        if sizer.per_row and not 0.8 <= rows / logged_rows <= 1.25:
+        if sizer.per_row and sizer.rows_left() != 0 and not 0.8 <= rows / logged_rows <= 1.25:
             log.info(
                 "batches of %d rows now: %.3g ms a row on the workers, %.0f bytes a row",
                 rows,

@@ -3,6 +3,7 @@
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +38,18 @@ def _classify_row(row):
     random.seed(repr(row))
     return random.uniform(0.0, 1.0)
 """
+
+
+def pytest_configure(config):
+    """A test run stopped by SIGTERM or SIGHUP (``kill``, ``timeout``, a closed terminal) tears
+    down its fixtures as Ctrl-C does, so the clusters and hosts they started, each in a
+    session of its own, stop with it."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
 
 def ansible_env(**extra) -> dict[str, str]:
