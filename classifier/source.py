@@ -528,7 +528,7 @@ def _serve(
         max_in_flight,
     )
     in_flight: deque = deque()
-    sent = {"rows_out": 0, "rejected": 0, "header": False, "gone": 0}
+    sent = {"rows_out": 0, "rejected": 0, "header": False, "gone": workers_gone(watch)}
     logged_rows = batcher.batch_rows  # the size the log last gave
 
     def start(batch: batches.Batch, tries: int = 0) -> Task:
@@ -653,10 +653,9 @@ def _serve(
         batcher.batch_rows = rows
 
     def tell_stalls() -> None:
-        gone = workers_gone(watch)
-        if sum(map(len, gone.values())) > sent["gone"]:
+        if (gone := workers_gone(watch)) != sent["gone"]:
             receiver.sendall(framing.encode(link.summary(**gone)))
-            sent["gone"] = sum(map(len, gone.values()))
+            sent["gone"] = gone
 
     def send_header() -> None:
         if not sent["header"]:

@@ -18,6 +18,11 @@ TIMEOUT = 30  # job.stall_timeout's default in schema/cluster.schema.json
 REMOVED_AS_STALLED = "burst-stalled"  # the stimulus of Dask's removal of a stalled worker
 
 
+def worker_label(address: str, name) -> str:
+    """A worker as the log and the run's files name it: its address, and its name if known."""
+    return address if name is None else f"{address} ({name})"
+
+
 async def remove_silent(dask_scheduler, keys, silent_for: float) -> dict:
     """On the scheduler: remove every worker that holds one of ``keys`` and has sent no
     heartbeat for ``silent_for`` seconds; the workers removed, how many are left, and how
@@ -37,7 +42,7 @@ async def remove_silent(dask_scheduler, keys, silent_for: float) -> dict:
             wait = min(wait, silent_for - silent)
         elif address in dask_scheduler.workers:
             await dask_scheduler.remove_worker(address, stimulus_id=f"{REMOVED_AS_STALLED}-{now}")
-            removed.append({"worker": f"{address} ({worker.name})", "silent": silent})
+            removed.append({"worker": worker_label(address, worker.name), "silent": silent})
     return {"removed": removed, "workers": len(dask_scheduler.workers), "wait": wait}
 
 
@@ -99,8 +104,7 @@ class StallWatch:
             return
         address = message.get("worker", "")
         with self._lock:
-            name = self._names.get(address)
-            worker = address if name is None else f"{address} ({name})"
+            worker = worker_label(address, self._names.get(address))
             self.lost.append(worker)
         log.warning("worker %s left the cluster mid-run; its batches run on the others", worker)
 
