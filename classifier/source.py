@@ -164,16 +164,18 @@ class BatchSizer:
     A task costs Dask and burst some milliseconds beyond its rows, so a batch should take
     about TASK_SECONDS. The first batches are FIRST_ROWS rows (or a 1 / (2 × workers) share
     of the input, if smaller), so every worker has work at once and the first results come
-    soon; a batch grows at most GROWTH times over the last, and shrinks at once when rows
-    get slower. A worker's seconds for a batch are a part per task plus a part per row: both
-    come from a least-squares fit of the results so far, each result counting DECAY times as
-    much as the one after it, or the last batch's rows cost, if they cost more. Where the
-    sender said how much input there is, a batch holds at most a 1 / (2 × workers) share of
-    the rows not yet cut when its round starts; once that share is TAIL_SECONDS of work or
-    less, the rest is cut into LAST_PARTS equal batches a worker, so the last batches are
-    small and the workers finish together. Batches come in rounds of one a worker, all of one
-    size: Dask places the scattered ones on the workers in turn, so each worker gets the same
-    rows. A batch holds at most MAX_BYTES of rows (and ``job.max_frame_bytes``).
+    soon; a batch grows at most GROWTH times over the last, and shrinks from the next round
+    when rows get slower. A worker's seconds for a batch are a part per task plus a part per
+    row: both come from a least-squares fit of the results so far, each result counting
+    DECAY times as much as the one after it, or the last batch's rows cost, if they cost
+    more. Where the sender said how much input there is, a batch holds at most a
+    1 / (2 × workers) share of the rows not yet cut when its round starts; once that share
+    is TAIL_SECONDS of work or less, the rest is cut into LAST_PARTS batches a worker of one
+    size (rounded up, so the last is a few rows short; cut again if the rows get more than
+    twice as slow), so the last batches are small and the workers finish together. Batches
+    come in rounds of one a worker, all of one size: Dask places the scattered ones on the
+    workers in turn, so each worker gets the same rows. A batch holds at most MAX_BYTES of
+    rows (and ``job.max_frame_bytes``).
     """
 
     TASK_SECONDS = 2.0
@@ -211,12 +213,15 @@ class BatchSizer:
         return self.last_rows or max(1, int(min(self.wanted, share)))
 
     def cut(self, rows: int, size: int) -> None:
-        """Count a batch cut from the input: ``rows`` rows, ``size`` bytes."""
+        """Count a batch cut from the input: ``rows`` rows, ``size`` bytes. A batch of the size
+        asked starts a round; a shorter one (a long record, the rows held before one) does
+        not."""
+        asked = self.rows
         self.cut_rows += rows
         self.cut_bytes += size
         if self._round_left:
             self._round_left -= 1
-        else:
+        elif rows >= asked:
             self._round_rows, self._round_left = rows, self.workers - 1
         self._reach_the_tail()
 
@@ -247,8 +252,8 @@ class BatchSizer:
         """Rows of the input not yet cut into batches, if the sender said how much there is."""
         if "records" in self.input_size:
             return max(self.input_size["records"] - 1 - self.cut_rows, 0)
-        if "bytes" in self.input_size and self.bytes_per_row:
-            return max(self.input_size["bytes"] - self.cut_bytes, 0) / self.bytes_per_row
+        if "bytes" in self.input_size and self.bytes_per_row:  # whole rows: not the header's
+            return max(self.input_size["bytes"] - self.cut_bytes, 0) // self.bytes_per_row
         return None
 
     def share_left(self) -> float | None:

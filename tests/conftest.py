@@ -42,10 +42,11 @@ def _classify_row(row):
 
 def pytest_configure(config):
     """A test run stopped by SIGTERM or SIGHUP (``kill``, ``timeout``, a closed terminal) tears
-    down its fixtures as Ctrl-C does, so the clusters and hosts they started, each in a
-    session of its own, stop with it."""
+    down its fixtures, as on Ctrl-C, so the clusters and hosts they started, each in a
+    session of its own, stop with it. A signal ignored (``nohup``) stays ignored."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupted)
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, _interrupted)
 
 
 def _interrupted(signum, frame):

@@ -208,8 +208,8 @@ def test_the_sizer_makes_the_first_and_last_batches_small():
 
 def test_the_sizer_shares_out_the_tail_as_it_cuts_before_any_result_comes_back():
     """The source cuts the next batches while the last ones run: a round's take at most a
-    quarter of the rows left when it starts (two workers), down to a quarter of a second of
-    rows; the rest is then cut into four equal batches."""
+    quarter of the rows left when it starts (two workers); once a quarter is a quarter of a
+    second of rows or less, the rest is cut into four equal batches."""
     sizer = source.BatchSizer(workers=2, input_size={"records": 20_001})
     _feed(sizer, 0.0005, 4)  # 0.5 ms a row: two seconds are 4000 rows
     assert sizer.wanted == 4000
@@ -221,6 +221,27 @@ def test_the_sizer_shares_out_the_tail_as_it_cuts_before_any_result_comes_back()
     # 11 600 rows were left: 2900 is a quarter of them, 1450 a quarter of the 5800 then left…
     # and a quarter of the last 1450 is under 500 rows, a quarter of a second
     assert sizes == [2900, 2900, 1450, 1450, 725, 725, 363, 363, 363, 361]
+
+
+def test_a_short_batch_does_not_set_its_rounds_size():
+    """A long record is a batch of one row: at a round's start it leaves the size as asked."""
+    sizer = source.BatchSizer(workers=4)
+    for _ in range(4):
+        sizer.cut(sizer.rows, sizer.rows * 90)
+    sizer.cut(1, 2 * 1024 * 1024)
+    assert sizer.rows == source.BatchSizer.FIRST_ROWS
+    sizer.cut(sizer.rows, sizer.rows * 90)
+    assert sizer.rows == source.BatchSizer.FIRST_ROWS
+
+
+def test_the_rows_left_of_a_size_in_bytes_are_whole_rows():
+    """The sender's bytes hold the header too: once every row is cut, none is left."""
+    sizer = source.BatchSizer(workers=2, input_size={"bytes": 45 + 1000 * 90})
+    while sizer.cut_rows < 1000:
+        rows = min(sizer.rows, 1000 - sizer.cut_rows)
+        sizer.cut(rows, rows * 90)
+        sizer.learn(rows, rows * 0.0001, rows * 90)
+    assert sizer.rows_left() == 0
 
 
 def test_the_sizer_holds_a_batch_to_its_bytes():
