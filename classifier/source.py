@@ -9,6 +9,7 @@ tally of what it sent, which the source checks against what it took.
 
 import hashlib
 import logging
+import math
 import tempfile
 import time
 from collections import deque
@@ -89,7 +90,7 @@ class Batcher:
         while self._pending_records > self.batch_rows:
             yield from self._cut_pending()
         if self._pending_records:
-            yield from self._pending_batch()
+            yield self._pending_batch()
 
     def _cut_gathered(self):
         payloads, self._gathered, self._gathered_bytes = self._gathered, [], 0
@@ -115,7 +116,7 @@ class Batcher:
             # a long record is a batch of its own: a view of its frame, never copied
             yield from self._cut_records(data, start, ends[done:index])
             if self._pending_records:
-                yield from self._pending_batch()
+                yield self._pending_batch()
             begin = int(ends[index - 1]) if index > done else start
             start, done = int(ends[index]), index + 1
             yield self._batch(_piece(data, begin, start), 1)
@@ -130,7 +131,7 @@ class Batcher:
             cut = int(ends[taken - 1])
             self._pending.append(_piece(data, start, cut))
             self._pending_records += need
-            yield from self._pending_batch()
+            yield self._pending_batch()
             start = cut
         if taken < len(ends):
             self._pending.append(_piece(data, start, int(ends[-1])))
@@ -146,10 +147,10 @@ class Batcher:
         self._pending, self._pending_ends, self._pending_records = [], [], 0
         yield from self._cut_records(held, 0, ends)
 
-    def _pending_batch(self):
+    def _pending_batch(self) -> batches.Batch:
         batch = self._batch(b"".join(self._pending), self._pending_records)
         self._pending, self._pending_ends, self._pending_records = [], [], 0
-        yield batch
+        return batch
 
     def _batch(self, data: bytes | memoryview, count: int) -> batches.Batch:
         batch = batches.Batch(self.header, data, self._next_line, count)
@@ -234,7 +235,7 @@ class BatchSizer:
             return
         parts = self.LAST_PARTS * self.workers
         if left / parts <= self.TAIL_SECONDS / self.per_row:
-            rows = min(-(-left // parts), self.max_bytes / max(self.bytes_per_row, 1.0))
+            rows = min(math.ceil(left / parts), self.max_bytes / max(self.bytes_per_row, 1.0))
             self.last_rows = max(1, int(rows))
 
     @property
